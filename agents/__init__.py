@@ -1,0 +1,6 @@
+"""The stream topology, one module per stage.
+
+Importing this package registers every agent and timer on the Faust app.
+"""
+
+from agents import alerts, windows  # noqa: F401

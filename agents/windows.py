@@ -1,0 +1,239 @@
+"""ticks.raw → parsed ticks → 1-second bars → features → scores.
+
+Throughput: the open bar of each product lives in memory and is written to
+the tables once, when it closes, not once per tick. Nothing is lost on a
+crash because a tick's offset is acknowledged only after the bar holding it
+is closed and written (acks go out in offset order per partition, since
+Faust commits past gaps in the ack list). After a crash, ticks of bars that
+were still open are redelivered and rebuild them; ticks of closed bars are
+recognised by the restored window state and skipped, so the same input
+always yields the same bars and scores.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+
+from faust.streams import _current_event
+from faust.types import TP, EventT
+
+from agents.scoring import scorer
+from app import metrics
+from app.core import app, dlq_topic, raw_topic, scores_topic
+from app.records import DeadLetter, Score, window_id
+from app.settings import settings
+from models.bars import Bar, BarBuilder, Outcome
+from models.features import FEATURES, SPAN, History, compute
+from models.ticks import Rejected, parse
+from tables.bars import bars, product_state, window_range
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProductState:
+    builder: BarBuilder
+    history: History
+    tp: TP
+    purged_through: int | None = None
+    #: offsets of ticks redelivered after a restart end here (for metrics only)
+    seen_offset: int = -1
+    open_offsets: dict[int, int] = field(default_factory=dict)
+    last_event: EventT | None = None
+    last_wall: float = 0.0
+
+
+class WindowStage:
+    """Per-worker state of the windows agent; dropped for partitions it loses."""
+
+    def __init__(self) -> None:
+        self.products: dict[str, ProductState] = {}
+        self.pending: dict[TP, deque[tuple[int, EventT]]] = {}
+
+    async def on_event(self, event: EventT) -> None:
+        message = event.message
+        tp, offset = message.tp, message.offset
+        queue = self.pending.get(tp)
+        if queue is None:
+            queue = self.pending[tp] = deque()
+        queue.append((offset, event))
+        try:
+            ticks = parse(event.value)
+        except Rejected as exc:
+            await self._dead_letter(event, exc)
+            ticks = []
+        else:
+            if not ticks:
+                metrics.CONTROL.inc()
+        for tick in ticks:
+            state = self.products.get(tick.product)
+            if state is None:
+                state = await self._restore(tick.product, tp)
+            state.last_event = event
+            state.last_wall = time.time()
+            outcome, closed = state.builder.feed(tick)
+            if outcome is Outcome.APPLIED:
+                metrics.TICKS.labels(tick.product).inc()
+                start = int(tick.ts)
+                if start not in state.open_offsets:
+                    state.open_offsets[start] = offset
+            elif outcome is Outcome.DUPLICATE:
+                metrics.DUPLICATES.labels(tick.product).inc()
+            elif offset > state.seen_offset:
+                metrics.LATE.labels(tick.product).inc()
+            for bar in closed:
+                await self._close(state, bar, offset)
+        self._release(tp)
+
+    async def _dead_letter(self, event: EventT, exc: Rejected) -> None:
+        metrics.REJECTED.labels(exc.reason).inc()
+        message = event.message
+        raw = event.value if isinstance(event.value, bytes | bytearray) else b""
+        await dlq_topic.send(
+            key=message.key,
+            value=DeadLetter(
+                reason=exc.reason,
+                detail=exc.detail,
+                raw_b64=base64.b64encode(raw).decode("ascii"),
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                timestamp=message.timestamp,
+            ),
+        )
+
+    async def _restore(self, product: str, tp: TP) -> ProductState:
+        """State of a product this worker has not seen since it got the partition."""
+        saved = product_state.get(product)
+        grace = settings.grace_seconds
+        if saved is None:
+            state = ProductState(BarBuilder(product, grace=grace), History(), tp)
+        else:
+            builder = BarBuilder.from_state(product, saved["builder"], grace=grace)
+            history = History()
+            last = builder.closed_through
+            for start in range(last - SPAN, last + 1):
+                value = bars.table.get((product, window_range(start)))
+                if value is not None:
+                    history.push(Bar.from_dict(value))
+            state = ProductState(
+                builder, history, tp, saved["purged_through"], saved["seen_offset"]
+            )
+            log.info("restored %s: bars closed through %d", product, last)
+        await scorer.ensure_loaded()
+        self.products[product] = state
+        return state
+
+    async def _close(self, state: ProductState, bar: Bar, offset: int) -> None:
+        product = bar.product
+        state.open_offsets.pop(bar.start, None)
+        started = time.perf_counter()
+        state.history.push(bar)
+        features = compute(state.history)
+        probability = scorer.predict(features)
+        metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
+        metrics.EVENT_LAG_SECONDS.observe(max(time.time() - bar.end, 0.0))
+        metrics.WINDOWS.labels(product).inc()
+        score = Score(
+            id=window_id(product, bar.end),
+            product=product,
+            window_start=bar.start,
+            window_end=bar.end,
+            features={k: v for k, v in zip(FEATURES, features, strict=True)},
+            probability=probability,
+            threshold=scorer.threshold,
+            model_name=scorer.name,
+            model_version=scorer.version,
+        )
+        await scores_topic.send(key=product.encode(), value=score)
+        bars[product][window_range(bar.start)] = bar.to_dict()
+        self._purge(state, bar.start)
+        state.seen_offset = max(state.seen_offset, offset)
+        product_state[product] = {
+            "builder": state.builder.state(),
+            "purged_through": state.purged_through,
+            "seen_offset": state.seen_offset,
+            "bar": bar.to_dict(),
+            "score": {"probability": probability, "threshold": score.threshold,
+                      "model_version": score.model_version, "features": score.features},
+        }
+
+    def _purge(self, state: ProductState, start: int) -> None:
+        """Delete bars older than the retention, by event time (bounded work per close)."""
+        horizon = start - settings.bar_retention_seconds
+        if state.purged_through is None:
+            state.purged_through = horizon
+            return
+        table = bars.table
+        for old in range(state.purged_through + 1, min(horizon, start) + 1):
+            key = (state.builder.product, window_range(old))
+            if key in table:
+                del table[key]
+        state.purged_through = max(state.purged_through, horizon)
+
+    def _release(self, tp: TP) -> None:
+        """Ack, in offset order, every event below the oldest tick still in an open bar."""
+        watermark = math.inf
+        for state in self.products.values():
+            if state.tp == tp and state.open_offsets:
+                first = min(state.open_offsets.values())
+                if first < watermark:
+                    watermark = first
+        queue = self.pending[tp]
+        while queue and queue[0][0] < watermark:
+            queue.popleft()[1].ack()
+
+    async def close_idle(self, now: float) -> None:
+        """Live only: close bars of products that went quiet (wall-clock timer)."""
+        idle, tolerance = settings.idle_close_seconds, settings.live_tolerance_seconds
+        for state in list(self.products.values()):
+            builder = state.builder
+            if not builder.open or state.last_event is None:
+                continue
+            if now - state.last_wall < idle or abs(now - builder.watermark) > tolerance + idle:
+                continue
+            due = builder.close_until(now - settings.grace_seconds)
+            if not due:
+                continue
+            # table writes go to the partition of the product's last event
+            token = _current_event.set(weakref.ref(state.last_event))
+            try:
+                for bar in due:
+                    await self._close(state, bar, state.last_event.message.offset)
+            finally:
+                _current_event.reset(token)
+            self._release(state.tp)
+
+    def on_revoked(self, revoked: set[TP]) -> None:
+        """Forget partitions we lose: their unacked ticks will be redelivered."""
+        for product in [p for p, s in self.products.items() if s.tp in revoked]:
+            del self.products[product]
+        for tp in revoked:
+            self.pending.pop(tp, None)
+
+
+stage = WindowStage()
+
+
+@app.agent(raw_topic)
+async def windows(stream):
+    async for event in stream.noack().events():
+        await stage.on_event(event)
+
+
+@app.on_partitions_revoked.connect
+async def _on_revoked(app, revoked: set[TP], **kwargs) -> None:
+    stage.on_revoked(revoked)
+
+
+if settings.idle_close_seconds > 0:
+
+    @app.timer(interval=min(1.0, settings.idle_close_seconds))
+    async def close_idle_windows() -> None:
+        await stage.close_idle(time.time())

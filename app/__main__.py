@@ -1,0 +1,14 @@
+"""`python -m app worker -l info` (Faust's CLI) and volspike's own commands."""
+
+import agents  # noqa: F401  registers the agents and timers
+import app.commands as _commands  # noqa: F401
+import app.web as _web  # noqa: F401
+from app.core import app as faust_app
+
+
+def main() -> None:
+    faust_app.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Custom CLI commands beside Faust's own (`python -m app --help` lists them)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from faust.cli import argument, option
+
+from app.core import app
+from app.settings import settings
+
+log = logging.getLogger("volspike")
+
+
+def _emit(result: dict) -> None:
+    """The machine-readable result: always the last line on stdout."""
+    sys.stdout.flush()
+    print(json.dumps(result, sort_keys=True, default=float), flush=True)
+
+
+@app.command()
+def broker(self) -> None:
+    """Run the embedded Kafka-compatible broker on 127.0.0.1."""
+    from app.broker import serve
+
+    serve(settings.data_dir)
+
+
+@app.command(
+    argument("paths", nargs=-1, required=True, type=Path),
+    option("--speed", type=float, default=1.0, show_default=True, help="Event time per wall second."),
+    option("--max", "max_speed", is_flag=True, help="As fast as possible."),
+)
+async def replay(self, paths: tuple[Path, ...], speed: float, max_speed: bool) -> None:
+    """Replay NDJSON recordings into ticks.raw, keeping event time."""
+    from app.replay import replay as run
+
+    if not max_speed and speed <= 0:
+        raise SystemExit("--speed must be positive")
+    counts = await run(list(paths), settings.bootstrap_servers, None if max_speed else speed)
+    _emit(counts)
+
+
+@app.command(
+    option("--products", default=",".join(settings.products), show_default=True),
+    option("--seed", type=int, default=7, show_default=True),
+    option("--seconds", type=int, default=None, help="Stop after this much event time."),
+    option("--start", type=float, default=None, help="First event time (epoch s); default now."),
+    option("--speed", type=float, default=1.0, show_default=True),
+    option("--max", "max_speed", is_flag=True, help="As fast as possible."),
+    option("--vol-scale", type=float, default=1.0, show_default=True),
+    option("--output", type=Path, default=None, help="Write NDJSON here instead of the broker."),
+)
+async def simulate(
+    self, products: str, seed: int, seconds: int | None, start: float | None, speed: float,
+    max_speed: bool, vol_scale: float, output: Path | None,
+) -> None:
+    """Feed the seeded synthetic market (Advanced Trade format)."""
+    from app.simulate import simulate_to_broker, simulate_to_file
+    from models.simulator import Market
+
+    market = Market(_products(products), seed=seed, start=start, vol_scale=vol_scale)
+    if output is not None:
+        if seconds is None:
+            raise SystemExit("--output needs --seconds")
+        _emit({"messages": simulate_to_file(market, output, seconds), "output": str(output)})
+        return
+    counts = await simulate_to_broker(
+        market, settings.bootstrap_servers, seconds, None if max_speed else speed
+    )
+    _emit(counts)
+
+
+@app.command(
+    option("--products", default=",".join(settings.products), show_default=True),
+    option("--record", type=Path, default=None, help="Also append every raw message here."),
+    option("--fallback-after", type=float, default=0.0,
+           help="Simulate instead when the feed is not reached within this many seconds."),
+    option("--url", default=settings.coinbase_ws_url, show_default=True),
+)
+async def ingest(self, products: str, record: Path | None, fallback_after: float, url: str) -> None:
+    """Stream the live Coinbase feed into ticks.raw."""
+    from app.ingest import ingest as run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    await run(
+        url, _products(products), settings.bootstrap_servers,
+        heartbeat_timeout=settings.heartbeat_timeout, record=record,
+        fallback_after=fallback_after,
+    )
+
+
+@app.command(
+    option("--data", "data", multiple=True, type=Path, help="Recording (repeatable)."),
+    argument("more", nargs=-1, type=Path),
+    option("--tracking-uri", default=None, help="MLflow tracking URI (default from settings)."),
+    option("--simulated", type=int, default=0, help="Train on this many simulated seconds."),
+    option("--label-quantile", type=float, default=0.9, show_default=True),
+)
+def train(
+    self, data: tuple[Path, ...], more: tuple[Path, ...], tracking_uri: str | None,
+    simulated: int, label_quantile: float,
+) -> None:
+    """Build features and labels, fit XGBoost, register it as volspike-xgb@champion."""
+    from tqdm import tqdm
+
+    from models import dataset, registry
+    from models import train as trainer
+    from models.simulator import Market
+
+    paths = [*data, *more]
+    if not paths and not simulated:
+        raise SystemExit("give recordings with --data PATH… or --simulated SECONDS")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise SystemExit(f"no such recording: {', '.join(missing)}")
+    if paths:
+        total = sum(1 for p in paths for _ in open(p, "rb"))
+        messages = dataset.iter_messages(paths)
+        source = ",".join(p.name for p in paths)
+    else:
+        total = None
+        messages = (raw for _t, _p, raw in Market(start=1.7e9, seed=11).messages(simulated))
+        source = f"simulator:{simulated}s"
+    stats = dataset.ReadStats()
+    ticks = dataset.iter_ticks(tqdm(messages, total=total, unit="msg", desc="features",
+                                    file=sys.stderr), stats)
+    frame = dataset.feature_frame(dataset.build_bars(ticks))
+    print(f"{stats.messages} messages, {stats.ticks} ticks, {len(frame)} windows", file=sys.stderr)
+    registry.configure(tracking_uri or settings.mlflow_tracking_uri, settings.mlflow_artifacts)
+    result = trainer.train(
+        frame, quantile=label_quantile, source=source,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    _emit(result)
+
+
+@app.command(
+    option("--simulator-after", type=float, default=10.0, show_default=True,
+           help="Feed the simulator when Coinbase is not reached within this many seconds."),
+)
+def run(self, simulator_after: float) -> None:
+    """Start broker, bootstrap model, worker and ingester; Ctrl-C stops them all."""
+    from app.supervisor import run_stack
+
+    run_stack(simulator_after=simulator_after)
+
+
+def _products(raw: str) -> list[str]:
+    products = [p.strip() for p in raw.split(",") if p.strip()]
+    if not products:
+        raise SystemExit("--products is empty")
+    return products
+
+

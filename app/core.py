@@ -1,0 +1,32 @@
+"""The Faust app object and its topics."""
+
+from __future__ import annotations
+
+import faust
+
+from app.records import Alert, DeadLetter, Score
+from app.settings import settings
+
+app = faust.App(
+    settings.app_id,
+    broker=settings.broker_url,
+    store="rocksdb://",
+    datadir=str(settings.data_dir / "worker"),
+    topic_partitions=settings.partitions,
+    topic_allow_declare=settings.topic_declare,
+    topic_disable_leader=True,
+    broker_session_timeout=settings.session_timeout,
+    broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+    web_host=settings.web_host,
+    web_port=settings.web_port,
+    web_in_thread=False,
+    autodiscover=False,
+    # ticks are read as raw bytes; records say their own serializer
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
+raw_topic = app.topic("ticks.raw", key_type=bytes, value_type=bytes)
+dlq_topic = app.topic("ticks.dlq", key_type=bytes, value_type=DeadLetter, value_serializer="json")
+scores_topic = app.topic("scores", key_type=bytes, value_type=Score, value_serializer="json")
+alerts_topic = app.topic("alerts", key_type=bytes, value_type=Alert, value_serializer="json")

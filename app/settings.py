@@ -1,0 +1,144 @@
+"""Every setting, read once from `VOLSPIKE_*` environment variables.
+
+Each entry documents its default; docs/operations.md lists them for users.
+The broker URL defaults to the embedded broker's address, which
+`python -m app broker` publishes in `<data dir>/broker.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"VOLSPIKE_{name}", default)
+
+
+def _float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"VOLSPIKE_{name}={raw!r} is not a number") from None
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"VOLSPIKE_{name}={raw!r} is not an integer") from None
+
+
+def _bool(name: str, default: bool) -> bool:
+    return _env(name, "true" if default else "false").strip().lower() in ("1", "true", "yes", "on")
+
+
+def broker_file(data_dir: Path) -> Path:
+    return data_dir / "broker.json"
+
+
+def _default_broker(data_dir: Path) -> str:
+    path = broker_file(data_dir)
+    if path.exists():
+        try:
+            return "kafka://" + json.loads(path.read_text())["bootstrap"]
+        except (ValueError, KeyError):
+            pass
+    return "kafka://127.0.0.1:9092"
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: VOLSPIKE_DATA_DIR — where state lives: RocksDB, MLflow store, broker address. ./var
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "var")).resolve())
+    #: VOLSPIKE_APP_ID — Faust app id: consumer group and changelog topic prefix. volspike
+    app_id: str = field(default_factory=lambda: _env("APP_ID", "volspike"))
+    #: VOLSPIKE_BROKER_URL — Kafka bootstrap, e.g. kafka://host:9092 (comma-separated for
+    #: several). Default: the embedded broker from <data dir>/broker.json, else
+    #: kafka://127.0.0.1:9092.
+    broker_url: str = ""
+    #: VOLSPIKE_PARTITIONS — partitions of every topic Faust creates. 4 (the embedded
+    #: broker auto-creates every topic with 4).
+    partitions: int = field(default_factory=lambda: _int("PARTITIONS", 4))
+    #: VOLSPIKE_TOPIC_DECLARE — let Faust create topics (Apache Kafka) instead of relying
+    #: on broker auto-creation (the embedded broker cannot create topics). false
+    topic_declare: bool = field(default_factory=lambda: _bool("TOPIC_DECLARE", False))
+    #: VOLSPIKE_SESSION_TIMEOUT — consumer-group session timeout, seconds: how long a dead
+    #: worker keeps its partitions. 10
+    session_timeout: float = field(default_factory=lambda: _float("SESSION_TIMEOUT", 10.0))
+    #: VOLSPIKE_WEB_HOST / VOLSPIKE_WEB_PORT — the worker's web server. 127.0.0.1:6066
+    web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
+    web_port: int = field(default_factory=lambda: _int("WEB_PORT", 6066))
+    #: VOLSPIKE_MLFLOW_TRACKING_URI — MLflow tracking and registry.
+    #: sqlite:///<data dir>/mlflow/mlflow.db
+    mlflow_tracking_uri: str = ""
+    #: VOLSPIKE_MLFLOW_ARTIFACTS — artifact folder for the local sqlite store.
+    #: <data dir>/mlflow/artifacts
+    mlflow_artifacts: Path = field(default_factory=lambda: Path())
+    #: VOLSPIKE_PRODUCTS — products to ingest and simulate. BTC-USD,ETH-USD,SOL-USD
+    products: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            p.strip() for p in _env("PRODUCTS", "BTC-USD,ETH-USD,SOL-USD").split(",") if p.strip()
+        )
+    )
+    #: VOLSPIKE_GRACE_SECONDS — event time must pass a bar's end by this much before the
+    #: bar closes; ticks later than that are counted and dropped. 0.25
+    grace_seconds: float = field(default_factory=lambda: _float("GRACE_SECONDS", 0.25))
+    #: VOLSPIKE_IDLE_CLOSE_SECONDS — live only: close a product's open bar after this many
+    #: wall-clock seconds without a tick (0 disables). 2
+    idle_close_seconds: float = field(default_factory=lambda: _float("IDLE_CLOSE_SECONDS", 2.0))
+    #: VOLSPIKE_LIVE_TOLERANCE_SECONDS — a product counts as live (and the idle timer may
+    #: close its bars) when its event time is within this of the wall clock; replayed
+    #: history never is, so replays stay deterministic. 30
+    live_tolerance_seconds: float = field(
+        default_factory=lambda: _float("LIVE_TOLERANCE_SECONDS", 30.0)
+    )
+    #: VOLSPIKE_BAR_RETENTION_SECONDS — how long closed bars stay in the bars table, in
+    #: event time (≥ the 300 s feature span). 600
+    bar_retention_seconds: int = field(default_factory=lambda: _int("BAR_RETENTION_SECONDS", 600))
+    #: VOLSPIKE_ALERT_THRESHOLD — alert when the probability reaches this; empty: the
+    #: threshold stored with the serving model.
+    alert_threshold: float | None = field(
+        default_factory=lambda: _float("ALERT_THRESHOLD", 0.0) if _env("ALERT_THRESHOLD", "") else None
+    )
+    #: VOLSPIKE_ALERT_HYSTERESIS — an alert re-arms once the probability falls this far
+    #: below the threshold. 0.1
+    alert_hysteresis: float = field(default_factory=lambda: _float("ALERT_HYSTERESIS", 0.1))
+    #: VOLSPIKE_ALERT_COOLDOWN_SECONDS — at least this much event time between two alerts
+    #: of one product. 60
+    alert_cooldown_seconds: float = field(
+        default_factory=lambda: _float("ALERT_COOLDOWN_SECONDS", 60.0)
+    )
+    #: VOLSPIKE_PERSISTENCE_TAU — realized-volatility threshold of the persistence fallback
+    #: used while no model is registered (probability 0.5 at τ). 0.0004
+    persistence_tau: float = field(default_factory=lambda: _float("PERSISTENCE_TAU", 0.0004))
+    #: VOLSPIKE_COINBASE_WS_URL — the live feed. wss://advanced-trade-ws.coinbase.com
+    coinbase_ws_url: str = field(
+        default_factory=lambda: _env("COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
+    )
+    #: VOLSPIKE_HEARTBEAT_TIMEOUT — seconds without any message before the ingester
+    #: reconnects. 10
+    heartbeat_timeout: float = field(default_factory=lambda: _float("HEARTBEAT_TIMEOUT", 10.0))
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not self.broker_url:
+            set_(self, "broker_url", _env("BROKER_URL", "") or _default_broker(self.data_dir))
+        if not self.mlflow_tracking_uri:
+            default = f"sqlite:///{self.data_dir / 'mlflow' / 'mlflow.db'}"
+            set_(self, "mlflow_tracking_uri", _env("MLFLOW_TRACKING_URI", default))
+        if self.mlflow_artifacts == Path():
+            default = str(self.data_dir / "mlflow" / "artifacts")
+            set_(self, "mlflow_artifacts", Path(_env("MLFLOW_ARTIFACTS", default)).resolve())
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker URL as aiokafka wants it: host:port[,host:port]."""
+        return ",".join(part.split("://", 1)[-1] for part in self.broker_url.split(","))
+
+
+settings = Settings()

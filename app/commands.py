@@ -22,7 +22,7 @@ def _emit(result: dict) -> None:
 
 
 @app.command()
-def broker(self) -> None:
+async def broker(self) -> None:
     """Run the embedded Kafka-compatible broker on 127.0.0.1."""
     from app.broker import serve
 
@@ -100,7 +100,7 @@ async def ingest(self, products: str, record: Path | None, fallback_after: float
     option("--simulated", type=int, default=0, help="Train on this many simulated seconds."),
     option("--label-quantile", type=float, default=0.9, show_default=True),
 )
-def train(
+async def train(
     self, data: tuple[Path, ...], more: tuple[Path, ...], tracking_uri: str | None,
     simulated: int, label_quantile: float,
 ) -> None:
@@ -142,7 +142,7 @@ def train(
     option("--simulator-after", type=float, default=10.0, show_default=True,
            help="Feed the simulator when Coinbase is not reached within this many seconds."),
 )
-def run(self, simulator_after: float) -> None:
+async def run(self, simulator_after: float) -> None:
     """Start broker, bootstrap model, worker and ingester; Ctrl-C stops them all."""
     from app.supervisor import run_stack
 

@@ -17,6 +17,7 @@ app = faust.App(
     topic_disable_leader=True,
     broker_session_timeout=settings.session_timeout,
     broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+    web_bind=settings.web_host,
     web_host=settings.web_host,
     web_port=settings.web_port,
     web_in_thread=False,

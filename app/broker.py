@@ -25,7 +25,9 @@ def start() -> tuple[object, str]:
     try:
         from confluent_kafka import KafkaException, Producer
     except ImportError as exc:  # pragma: no cover - a broken install
-        raise SystemExit(f"cannot start the embedded broker: confluent-kafka missing ({exc})")
+        raise SystemExit(
+            f"cannot start the embedded broker: confluent-kafka missing ({exc})"
+        ) from None
     try:
         handle = Producer({"test.mock.num.brokers": 1, "log_level": 3})
         brokers = handle.list_topics(timeout=10).brokers

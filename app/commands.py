@@ -31,7 +31,8 @@ async def broker(self) -> None:
 
 @app.command(
     argument("paths", nargs=-1, required=True, type=Path),
-    option("--speed", type=float, default=1.0, show_default=True, help="Event time per wall second."),
+    option("--speed", type=float, default=1.0, show_default=True,
+           help="Event time per wall second."),
     option("--max", "max_speed", is_flag=True, help="As fast as possible."),
 )
 async def replay(self, paths: tuple[Path, ...], speed: float, max_speed: bool) -> None:

@@ -7,6 +7,9 @@ import faust
 from app.records import Alert, DeadLetter, Score
 from app.settings import settings
 
+# Faust creates its datadir but not the parents: a fresh VOLSPIKE_DATA_DIR must work
+settings.data_dir.mkdir(parents=True, exist_ok=True)
+
 app = faust.App(
     settings.app_id,
     broker=settings.broker_url,

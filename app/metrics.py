@@ -21,7 +21,9 @@ EVENT_LAG_SECONDS = Histogram(
     "Wall clock minus window end when the window is scored",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600, 86400),
 )
-MODEL_INFO = Gauge("volspike_model_info", "The serving model (value 1)", ["name", "version", "alias"])
+MODEL_INFO = Gauge(
+    "volspike_model_info", "The serving model (value 1)", ["name", "version", "alias"]
+)
 INGEST_MESSAGES = Counter("volspike_ingest_messages_total", "Messages produced", ["source"])
 INGEST_CONNECTED = Gauge("volspike_ingest_connected", "1 while the live feed is connected")
 INGEST_RECONNECTS = Counter("volspike_ingest_reconnects_total", "Live feed reconnects")

@@ -103,7 +103,9 @@ class Settings:
     #: VOLSPIKE_ALERT_THRESHOLD — alert when the probability reaches this; empty: the
     #: threshold stored with the serving model.
     alert_threshold: float | None = field(
-        default_factory=lambda: _float("ALERT_THRESHOLD", 0.0) if _env("ALERT_THRESHOLD", "") else None
+        default_factory=lambda: (
+            _float("ALERT_THRESHOLD", 0.0) if _env("ALERT_THRESHOLD", "") else None
+        )
     )
     #: VOLSPIKE_ALERT_HYSTERESIS — an alert re-arms once the probability falls this far
     #: below the threshold. 0.1

@@ -69,7 +69,9 @@ def _wait_for_broker(stack: Stack, path: Path, timeout: float = 30.0) -> str:
         if path.exists():
             return json.loads(path.read_text())["bootstrap"]
         time.sleep(0.2)
-    raise SystemExit(f"the embedded broker did not publish its address in {path} within {timeout} s")
+    raise SystemExit(
+        f"the embedded broker did not publish its address in {path} within {timeout} s"
+    )
 
 
 def _has_champion() -> bool:

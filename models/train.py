@@ -52,7 +52,9 @@ def split_by_time(
     validation = frame[(ends > cut1 + purge) & (ends <= cut2)]
     test = frame[ends > cut2 + purge]
     if min(len(train), len(validation), len(test)) == 0:
-        raise ValueError(f"not enough data to split by time: {len(frame)} rows over {hi - lo:.0f} s")
+        raise ValueError(
+            f"not enough data to split by time: {len(frame)} rows over {hi - lo:.0f} s"
+        )
     return Splits(train, validation, test)
 
 
@@ -135,7 +137,8 @@ def train(
             registered_model_name=registry.MODEL_NAME,
         )
         version = str(info.registered_model_version)
-    mlflow.MlflowClient().set_registered_model_alias(registry.MODEL_NAME, registry.CHAMPION, version)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(registry.MODEL_NAME, registry.CHAMPION, version)
     progress(f"registered {registry.MODEL_NAME} version {version} as @{registry.CHAMPION}")
     return {
         "run_id": run.info.run_id,

@@ -47,13 +47,20 @@ def decide(state: dict | None, score: Score) -> tuple[dict, bool]:
     return state, fire
 
 
+def _drivers(score: Score) -> dict[str, float]:
+    """What pushed the score, when the serving model made it from a full feature vector."""
+    vector = [score.features.get(name) for name in FEATURES]
+    if score.model_version != scorer.version or None in vector:
+        return {}
+    return scorer.drivers(vector)
+
+
 @app.agent(scores_topic)
 async def alerts(stream):
     async for score in stream:
         state, fire = decide(alert_state.get(score.product), score)
         if fire:
             level = severity(score.probability, score.threshold)
-            vector = [score.features[name] for name in FEATURES]
             await scorer.ensure_loaded()
             alert = Alert(
                 id=window_id(score.product, score.window_end),
@@ -65,7 +72,7 @@ async def alerts(stream):
                 model_name=score.model_name,
                 model_version=score.model_version,
                 features=score.features,
-                drivers=scorer.drivers(vector) if score.model_version == scorer.version else {},
+                drivers=_drivers(score),
             )
             await alerts_topic.send(key=score.product.encode(), value=alert)
             metrics.ALERTS.labels(score.product, level).inc()

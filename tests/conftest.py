@@ -4,15 +4,48 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.stack import ROOT, Stack
+from tests.stack import QUIET, ROOT, Stack
 
 SHARED_DATA = ROOT.parent / "shared" / "data" / "coinbase"
+
+
+def pytest_configure(config) -> None:
+    """Keep the test process off ./var and off any broker a developer runs.
+
+    `app.settings` reads the environment once, at import, so this runs before
+    any test module imports the app: state goes to a temp folder, and the
+    in-process Faust app (agent tests) talks to an embedded broker of its own.
+    """
+    if os.environ.get("VOLSPIKE_TEST_BROKER"):  # already set up (xdist workers, reruns)
+        return
+    from confluent_kafka import Producer
+
+    data = Path(tempfile.mkdtemp(prefix="volspike-tests-"))
+    broker = Producer({"test.mock.num.brokers": 1, "logger": QUIET})
+    meta = next(iter(broker.list_topics(timeout=10).brokers.values()))
+    config._volspike_broker = broker  # the mock cluster lives as long as this handle
+    config._volspike_data = data
+    os.environ.update({
+        "VOLSPIKE_TEST_BROKER": f"{meta.host}:{meta.port}",
+        "VOLSPIKE_BROKER_URL": f"kafka://{meta.host}:{meta.port}",
+        "VOLSPIKE_DATA_DIR": str(data),
+        "VOLSPIKE_MLFLOW_TRACKING_URI": f"sqlite:///{data / 'mlflow.db'}",
+        "VOLSPIKE_MLFLOW_ARTIFACTS": str(data / "artifacts"),
+    })
+
+
+def pytest_unconfigure(config) -> None:
+    data = getattr(config, "_volspike_data", None)
+    if data is not None:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,81 @@
+"""The windows agent: ticks → event-time bars → scores, dead letters, acks after close."""
+
+from __future__ import annotations
+
+import base64
+
+from prometheus_client import REGISTRY
+
+from tests.agents.fixtures import T0, quotes, ticker, trade
+
+
+def metric(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def feed(messages: list[bytes], product: str) -> list:
+    from agents.windows import windows
+    from app.core import app
+
+    async with windows.test_context() as agent:
+        events = [await agent.put(raw, key=product.encode()) for raw in messages]
+    await app.producer.flush()  # what the agent sent is on the broker before we read
+    return events
+
+
+def test_each_closed_window_is_scored_once_and_acked_only_after_close(run, topic_reader):
+    from tables.bars import product_state
+
+    events = run(feed(quotes("A1-USD", 5), "A1-USD"))
+
+    scores = topic_reader("scores", {"A1-USD"})
+    # the bar of second 4 is still open: no tick has passed its end yet
+    assert [s["id"] for s in scores] == [f"A1-USD:{T0 + k}" for k in range(1, 5)]
+    assert all(s["model_version"] == "persistence" for s in scores)  # no champion here
+    assert all(len(s["features"]) == 18 for s in scores)
+    # a tick is acked (its offset may be committed) only once its bar is written
+    assert [e.message.acked for e in events] == [True] * 16 + [False] * 4
+    assert run(_state("A1-USD", product_state))["bar"]["start"] == T0 + 3
+    assert metric("volspike_ticks_total", product="A1-USD") == 20
+
+
+async def _state(product, table):
+    return table[product]
+
+
+def test_malformed_messages_go_to_the_dead_letter_topic_and_the_agent_goes_on(
+    run, topic_reader
+):
+    good = quotes("B1-USD", 4)
+    garbage = [b"{not json", b'{"channel":"ticker","timestamp":"2026-01-01T00:00:01Z",'
+               b'"sequence_num":5,"events":[{"tickers":[{"product_id":"B1-USD",'
+               b'"price":"0","best_bid":"1","best_ask":"2"}]}]}']
+    before = metric("volspike_rejected_ticks_total", reason="invalid_json")
+    run(feed(good[:5] + garbage + good[5:], "B1-USD"))
+
+    dead = [d for d in topic_reader("ticks.dlq")
+            if base64.b64decode(d["raw_b64"]) in garbage]
+    assert sorted(d["reason"] for d in dead) == ["invalid_json", "non_positive_price"]
+    assert all(d["topic"] == "ticks.raw" and d["detail"] for d in dead)
+    assert metric("volspike_rejected_ticks_total", reason="invalid_json") == before + 1
+    # the ticks around the garbage still close their bars
+    assert len(topic_reader("scores", {"B1-USD"})) == 3
+
+
+def test_duplicate_and_late_ticks_change_nothing(run, topic_reader):
+    clean = quotes("C1-USD", 6) + [trade("C1-USD", T0 + 6.5, 100.0, 0.5, 1, 99)]
+    run(feed(clean, "C1-USD"))
+    reference = {s["id"]: s for s in topic_reader("scores", {"C1-USD"})}
+
+    noisy = quotes("C2-USD", 6)
+    noisy.insert(9, noisy[8])  # the feed sent a quote twice
+    noisy.append(ticker("C2-USD", T0 + 1.5, 99.0, 99.02, 1000))  # second 1 closed long ago
+    noisy.append(trade("C2-USD", T0 + 6.5, 100.0, 0.5, 1, 99))
+    run(feed(noisy, "C2-USD"))
+
+    scores = {s["id"].replace("C2-", "C1-"): s for s in topic_reader("scores", {"C2-USD"})}
+    for s in scores.values():
+        s["id"], s["product"] = s["id"].replace("C2-", "C1-"), "C1-USD"
+    assert scores == reference
+    assert metric("volspike_duplicate_ticks_total", product="C2-USD") == 1
+    assert metric("volspike_late_ticks_total", product="C2-USD") == 1

@@ -86,7 +86,7 @@ async def ingest(self, products: str, record: Path | None, fallback_after: float
     """Stream the live Coinbase feed into ticks.raw."""
     from app.ingest import ingest as run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_ours_at_info()
     await run(
         url, _products(products), settings.bootstrap_servers,
         heartbeat_timeout=settings.heartbeat_timeout, record=record,
@@ -148,6 +148,13 @@ async def run(self, simulator_after: float) -> None:
     from app.supervisor import run_stack
 
     run_stack(simulator_after=simulator_after)
+
+
+def _log_ours_at_info() -> None:
+    """Show volspike's INFO lines (connections, fallbacks); other libraries stay at -l."""
+    logging.getLogger("volspike").setLevel(logging.INFO)
+    for handler in logging.root.handlers:
+        handler.setLevel(logging.NOTSET)
 
 
 def _products(raw: str) -> list[str]:

@@ -69,12 +69,16 @@ class Ingester:
         if last is not None and seq != last + 1:
             self.gaps += 1
             metrics.SEQUENCE_GAPS.inc()
-            log.warning("sequence gap: %d → %d (%d missing)", last, seq, seq - last - 1)
+            if seq > last:
+                log.warning("sequence gap: %d → %d (%d missing)", last, seq, seq - last - 1)
+            else:
+                log.warning("sequence out of order: %d after %d", seq, last)
         self._last_seq = seq
 
     async def run(self) -> None:
         attempt = 0
-        sink = open(self.record, "ab") if self.record else None  # noqa: SIM115
+        # unbuffered: a killed ingester has written every message it received
+        sink = open(self.record, "ab", buffering=0) if self.record else None  # noqa: SIM115
         try:
             while True:
                 self._subscribed = False

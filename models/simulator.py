@@ -78,14 +78,14 @@ class Market:
         s.spike = s.spike * math.exp(-1 / rng.uniform(25.0, 70.0)) + moved
         s.excitation *= math.exp(-1 / 120.0)
 
-    def _second(self, s: _Product) -> list[tuple[float, bytes]]:
+    def _second(self, s: _Product) -> list[tuple[float, dict]]:
         rng = self.rng
         self._step_state(s)
         vol = s.base_vol * (1.0 + s.spike)
         pressure = 1.0 + 2.0 * s.build + 0.5 * s.spike
         n_quotes = int(rng.poisson(s.base_rate * pressure))
         n_trades = int(rng.poisson(0.6 * s.base_rate * pressure))
-        out: list[tuple[float, bytes]] = []
+        out: list[tuple[float, dict]] = []
         times = np.sort(rng.uniform(0.0, 1.0, n_quotes + n_trades))
         kinds = rng.permutation([0] * n_quotes + [1] * n_trades)
         per_tick = vol / math.sqrt(max(n_quotes, 1))
@@ -104,19 +104,11 @@ class Market:
                 out.append((ts, self._trade(s, ts, size, bool(rng.random() < 0.5))))
         return out
 
-    def _envelope(self, channel: str, ts: float, events: list) -> bytes:
-        self.seq += 1
-        return orjson.dumps(
-            {
-                "channel": channel,
-                "client_id": "",
-                "timestamp": iso(ts),
-                "sequence_num": self.seq,
-                "events": events,
-            }
-        )
+    def _envelope(self, channel: str, ts: float, events: list) -> dict:
+        """A message without its sequence number, which is given in send order."""
+        return {"channel": channel, "client_id": "", "timestamp": iso(ts), "events": events}
 
-    def _ticker(self, s: _Product, ts: float, bid: float, ask: float) -> bytes:
+    def _ticker(self, s: _Product, ts: float, bid: float, ask: float) -> dict:
         ticker = {
             "type": "ticker",
             "product_id": s.product,
@@ -134,7 +126,7 @@ class Market:
         }
         return self._envelope("ticker", ts, [{"type": "update", "tickers": [ticker]}])
 
-    def _trade(self, s: _Product, ts: float, size: float, buy: bool) -> bytes:
+    def _trade(self, s: _Product, ts: float, size: float, buy: bool) -> dict:
         s.trade_id += 1
         trade = {
             "trade_id": str(s.trade_id),
@@ -150,11 +142,15 @@ class Market:
         """Messages in event-time order; endless when `seconds` is None."""
         done = 0
         while seconds is None or done < seconds:
-            batch: list[tuple[float, str, bytes]] = []
+            batch: list[tuple[float, str, dict]] = []
             for s in self.products:
-                batch.extend((ts, s.product, raw) for ts, raw in self._second(s))
+                batch.extend((ts, s.product, msg) for ts, msg in self._second(s))
             batch.sort(key=lambda item: item[0])
-            # sequence numbers follow send order, as on one real connection
-            yield from batch
+            for ts, product, msg in batch:
+                # one connection's sequence numbers follow send order, as on Coinbase
+                self.seq += 1
+                msg["sequence_num"] = self.seq
+                msg["events"] = msg.pop("events")  # keep Coinbase's key order
+                yield ts, product, orjson.dumps(msg)
             self.t += 1
             done += 1

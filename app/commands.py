@@ -7,7 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
+import click
 from faust.cli import argument, option
+from faust.cli.base import cli
 
 from app.core import app
 from app.settings import settings
@@ -21,9 +23,10 @@ def _emit(result: dict) -> None:
     print(json.dumps(result, sort_keys=True, default=float), flush=True)
 
 
-@app.command()
-async def broker(self) -> None:
-    """Run the embedded Kafka-compatible broker on 127.0.0.1."""
+# `broker` and `run` supervise processes and own their signals, so they are plain
+# click commands: Faust's command runner would wrap them in a worker of its own.
+@cli.command(help="Run the embedded Kafka-compatible broker on 127.0.0.1.")
+def broker() -> None:
     from app.broker import serve
 
     serve(settings.data_dir)
@@ -139,12 +142,10 @@ async def train(
     _emit(result)
 
 
-@app.command(
-    option("--simulator-after", type=float, default=10.0, show_default=True,
-           help="Feed the simulator when Coinbase is not reached within this many seconds."),
-)
-async def run(self, simulator_after: float) -> None:
-    """Start broker, bootstrap model, worker and ingester; Ctrl-C stops them all."""
+@cli.command(help="Start broker, bootstrap model, worker and ingester; Ctrl-C stops them all.")
+@click.option("--simulator-after", type=float, default=10.0, show_default=True,
+              help="Feed the simulator when Coinbase is not reached within this many seconds.")
+def run(simulator_after: float) -> None:
     from app.supervisor import run_stack
 
     run_stack(simulator_after=simulator_after)

@@ -198,3 +198,17 @@ def low_offset(consumer, topic: str, partition: int) -> int:
 
 def read_json(bootstrap: str, topic: str) -> list[dict]:
     return [json.loads(m.value()) for m in read_topic(bootstrap, topic)]
+
+
+def pids_with_env(marker: str) -> list[int]:
+    """Processes whose environment mentions `marker` (e.g. a test's data dir)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

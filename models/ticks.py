@@ -62,7 +62,7 @@ def parse_time(value: object) -> float:
     Hand-rolled because it runs once per tick and `datetime` does not accept
     nanosecond fractions; the hour prefix is cached.
     """
-    if not isinstance(value, str) or len(value) < 20 or value[-1] != "Z":
+    if not isinstance(value, str) or len(value) < 20 or value[-1] != "Z" or not value.isascii():
         raise Rejected("invalid_timestamp", repr(value)[:80])
     hour = value[:13]
     base = _hour_cache.get(hour)
@@ -70,13 +70,19 @@ def parse_time(value: object) -> float:
         if base is None:
             if value[4] != "-" or value[7] != "-" or value[10] != "T":
                 raise ValueError(value)
-            base = calendar.timegm(
-                (int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]), 0, 0)
-            )
+            fields = (value[0:4], value[5:7], value[8:10], value[11:13])
+            if not "".join(fields).isdigit():
+                raise ValueError(value)
+            year, month, day, hour_ = map(int, fields)
+            # timegm does not validate: 2025-11-31 or hour 25 would silently roll over
+            if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+                    and hour_ < 24):
+                raise ValueError(value)
+            base = calendar.timegm((year, month, day, hour_, 0, 0))
             if len(_hour_cache) > 10_000:
                 _hour_cache.clear()
             _hour_cache[hour] = base
-        if value[13] != ":" or value[16] != ":":
+        if value[13] != ":" or value[16] != ":" or not (value[14:16] + value[17:19]).isdigit():
             raise ValueError(value)
         minute = int(value[14:16])
         second = int(value[17:19])
@@ -226,9 +232,11 @@ def _exchange(msg: dict) -> list[Tick]:
         raise Rejected("invalid_field", f"side={side!r} trade_id={trade_id!r}"[:80])
     if trade_id is not None and (not isinstance(trade_id, int) or isinstance(trade_id, bool)):
         raise Rejected("invalid_field", f"trade_id={trade_id!r}"[:80])
-    # The exchange feed's `side` is the maker's side: a "sell" maker means a buyer took it.
+    # `side` is the taker's side on `ticker` (a "buy" prints at the ask) but the maker's
+    # side on `match`/`last_match` (a "sell" maker means a buyer took it).
+    buy = side == "buy" if kind == "ticker" else side == "sell"
     tick_id = f"t{trade_id}" if trade_id is not None else f"s{seq}"
-    return [Tick(product, ts, bid, ask, _price(msg, "price"), size, side == "sell", tick_id, seq)]
+    return [Tick(product, ts, bid, ask, _price(msg, "price"), size, buy, tick_id, seq)]
 
 
 def parse(raw: bytes) -> list[Tick]:

@@ -16,6 +16,8 @@ from tests.stack import http_get, read_json, wait_until
 pytestmark = pytest.mark.integration
 
 RECORDING = "advanced-trade/btc-eth-usd_2026-04-04T0319Z_11min.ndjson"
+#: the Exchange feed's format; recorded months before RECORDING, so it is replayed first
+EXCHANGE = "exchange-feed/btc-usd_2025-11-12to14_trades_4segments.ndjson"
 
 GARBAGE = [
     (b'{"channel":"ticker","timestamp":', "invalid_json"),
@@ -31,9 +33,9 @@ GARBAGE = [
 ]
 
 
-def expected_windows(path: Path) -> dict[str, dict]:
+def expected_windows(*paths: Path) -> dict[str, dict]:
     """Offline, with the worker's own code: score id → features of every closed window."""
-    frame = feature_frame(build_bars(iter_ticks(iter_messages([path]))))
+    frame = feature_frame(build_bars(iter_ticks(iter_messages(paths))))
     return {
         f"{row['product']}:{row['window_end']}": {name: row[name] for name in FEATURES}
         for row in frame.to_dict("records")
@@ -51,12 +53,12 @@ def with_garbage(path: Path, out: Path) -> Path:
     return out
 
 
-def scores_after_replay(stack, recording: Path, replay_args: list[str], expected: int,
+def scores_after_replay(stack, recordings: list[Path], replay_args: list[str], expected: int,
                         run: str = "") -> tuple[list, list]:
     """Replay into a fresh broker and worker; (scores, dead letters) once all scores arrived."""
     broker = stack.start_broker(f"broker{run}")
     worker = stack.start_worker(f"worker{run}")
-    counts = stack.run(["replay", str(recording), *replay_args])
+    counts = stack.run(["replay", *map(str, recordings), *replay_args])
     assert counts["BTC-USD"] > 0 and counts["ETH-USD"] > 0
     wait_until(f"{expected} scores", lambda: len(read_json(stack.bootstrap, "scores")) >= expected,
                180, worker)
@@ -69,12 +71,12 @@ def scores_after_replay(stack, recording: Path, replay_args: list[str], expected
 
 
 def test_replay_scores_every_window_once_and_dead_letters_garbage(stack, coinbase_data, tmp_path):
-    recording = coinbase_data / RECORDING
-    expected = expected_windows(recording)
-    scores, dead = scores_after_replay(
-        stack, with_garbage(recording, tmp_path / "dirty.ndjson"), ["--max"], len(expected)
-    )
+    recordings = [coinbase_data / EXCHANGE, coinbase_data / RECORDING]
+    expected = expected_windows(*recordings)
+    dirty = [recordings[0], with_garbage(recordings[1], tmp_path / "dirty.ndjson")]
+    scores, dead = scores_after_replay(stack, dirty, ["--max"], len(expected))
 
+    assert any(s["id"].startswith("BTC-USD:1763") for s in scores)  # the Exchange feed's
     ids = Counter(score["id"] for score in scores)
     assert not [i for i, n in ids.items() if n > 1], "a window was scored twice"
     assert set(ids) == set(expected)
@@ -92,8 +94,8 @@ def test_replay_scores_every_window_once_and_dead_letters_garbage(stack, coinbas
 
 
 def test_replay_speed_does_not_change_scores(stack, coinbase_data):
-    recording = coinbase_data / RECORDING
-    expected = len(expected_windows(recording))
+    recording = [coinbase_data / RECORDING]
+    expected = len(expected_windows(*recording))
     fast, _ = scores_after_replay(stack, recording, ["--max"], expected, run="-max")
     slow, _ = scores_after_replay(stack, recording, ["--speed", "40"], expected, run="-x40")
     assert len(fast) == len(slow) == expected

@@ -29,7 +29,7 @@ from app.core import app, dlq_topic, raw_topic, scores_topic
 from app.records import DeadLetter, Score, window_id
 from app.settings import settings
 from models.bars import Bar, BarBuilder, Outcome
-from models.features import FEATURES, SPAN, History, compute
+from models.features import FEATURES, History, compute
 from models.ticks import Rejected, parse
 from tables.bars import bars, product_state, window_range
 
@@ -41,7 +41,8 @@ class ProductState:
     builder: BarBuilder
     history: History
     tp: TP
-    purged_through: int | None = None
+    #: starts of this product's bars in the bars table, oldest first (for purging)
+    stored: deque[int] = field(default_factory=deque)
     #: offsets of ticks redelivered after a restart end here (for metrics only)
     seen_offset: int = -1
     open_offsets: dict[int, int] = field(default_factory=dict)
@@ -55,6 +56,8 @@ class WindowStage:
     def __init__(self) -> None:
         self.products: dict[str, ProductState] = {}
         self.pending: dict[TP, deque[tuple[int, EventT]]] = {}
+        #: the first offset seen on each partition since it was assigned: the committed one
+        self.resumed_at: dict[TP, int] = {}
 
     async def on_event(self, event: EventT) -> None:
         message = event.message
@@ -62,6 +65,7 @@ class WindowStage:
         queue = self.pending.get(tp)
         if queue is None:
             queue = self.pending[tp] = deque()
+            self.resumed_at[tp] = offset
         queue.append((offset, event))
         try:
             ticks = parse(event.value)
@@ -109,40 +113,53 @@ class WindowStage:
         )
 
     async def _restore(self, product: str, tp: TP) -> ProductState:
-        """State of a product this worker has not seen since it got the partition."""
-        saved = product_state.get(product)
-        grace = settings.grace_seconds
-        if saved is None:
-            state = ProductState(BarBuilder(product, grace=grace), History(), tp)
-        else:
-            builder = BarBuilder.from_state(product, saved["builder"], grace=grace)
-            history = History()
-            last = builder.closed_through
-            for start in range(last - SPAN, last + 1):
-                value = bars.table.get((product, window_range(start)))
-                if value is not None:
-                    history.push(Bar.from_dict(value))
-            state = ProductState(
-                builder, history, tp, saved["purged_through"], saved["seen_offset"]
-            )
-            log.info("restored %s: bars closed through %d", product, last)
+        """State of a product this worker has not seen since it got the partition.
+
+        Everything comes from the bars table: each closed bar is one write that
+        carries the builder state after it, and a product's bars share one
+        changelog partition, so the restored bars are exactly those written
+        before the crash, in order. Their scores may not have reached the broker
+        when the bar was written after the last commit (the commit flushes the
+        producer first); those bars are the ones closed at or after the offset
+        the partition resumed from, and their scores are sent again: the same
+        bars give the same scores, and consumers drop duplicates by id.
+        """
         await scorer.ensure_loaded()
+        saved = sorted(
+            (key[1][0], value) for key, value in bars.table.items() if key[0] == product
+        )
+        state = ProductState(BarBuilder(product, grace=settings.grace_seconds), History(), tp)
         self.products[product] = state
+        if not saved:
+            return state
+        last_start, last = saved[-1]
+        state.builder = BarBuilder.from_state(
+            product, {"closed_through": int(last_start), "carry_mid": last["carry_mid"],
+                      "recent_ids": []}, grace=settings.grace_seconds,
+        )
+        resumed_at, resent = self.resumed_at[tp], 0
+        for _start, value in saved:
+            bar = Bar.from_dict(value["bar"])
+            state.stored.append(bar.start)
+            state.seen_offset = max(state.seen_offset, value["offset"])
+            state.history.push(bar)
+            if value["offset"] >= resumed_at:
+                await scores_topic.send(key=product.encode(), value=self._score(state, bar))
+                resent += 1
+        self._purge(state, int(last_start))
+        log.info("restored %s: %d bars through %d, %d scores sent again",
+                 product, len(saved), last_start, resent)
         return state
 
-    async def _close(self, state: ProductState, bar: Bar, offset: int) -> None:
-        product = bar.product
-        state.open_offsets.pop(bar.start, None)
+    def _score(self, state: ProductState, bar: Bar) -> Score:
+        """Score the newest bar of the product's history."""
         started = time.perf_counter()
-        state.history.push(bar)
         features = compute(state.history)
         probability = scorer.predict(features)
         metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
-        metrics.EVENT_LAG_SECONDS.observe(max(time.time() - bar.end, 0.0))
-        metrics.WINDOWS.labels(product).inc()
-        score = Score(
-            id=window_id(product, bar.end),
-            product=product,
+        return Score(
+            id=window_id(bar.product, bar.end),
+            product=bar.product,
             window_start=bar.start,
             window_end=bar.end,
             features={k: v for k, v in zip(FEATURES, features, strict=True)},
@@ -151,31 +168,35 @@ class WindowStage:
             model_name=scorer.name,
             model_version=scorer.version,
         )
+
+    async def _close(self, state: ProductState, bar: Bar, offset: int) -> None:
+        """Score a closed bar, then write it: one table write per bar, never per tick."""
+        product = bar.product
+        state.open_offsets.pop(bar.start, None)
+        state.history.push(bar)
+        score = self._score(state, bar)
+        metrics.EVENT_LAG_SECONDS.observe(max(time.time() - bar.end, 0.0))
+        metrics.WINDOWS.labels(product).inc()
         await scores_topic.send(key=product.encode(), value=score)
-        bars[product][window_range(bar.start)] = bar.to_dict()
+        bar_dict = bar.to_dict()
+        bars[product][window_range(bar.start)] = {
+            "bar": bar_dict, "carry_mid": state.builder.carry_mid, "offset": offset,
+        }
+        state.stored.append(bar.start)
         self._purge(state, bar.start)
         state.seen_offset = max(state.seen_offset, offset)
         product_state[product] = {
-            "builder": state.builder.state(),
-            "purged_through": state.purged_through,
-            "seen_offset": state.seen_offset,
-            "bar": bar.to_dict(),
-            "score": {"probability": probability, "threshold": score.threshold,
+            "bar": bar_dict,
+            "score": {"probability": score.probability, "threshold": score.threshold,
                       "model_version": score.model_version, "features": score.features},
         }
 
     def _purge(self, state: ProductState, start: int) -> None:
-        """Delete bars older than the retention, by event time (bounded work per close)."""
+        """Delete bars older than the retention, by event time."""
         horizon = start - settings.bar_retention_seconds
-        if state.purged_through is None:
-            state.purged_through = horizon
-            return
-        table = bars.table
-        for old in range(state.purged_through + 1, min(horizon, start) + 1):
-            key = (state.builder.product, window_range(old))
-            if key in table:
-                del table[key]
-        state.purged_through = max(state.purged_through, horizon)
+        stored, table = state.stored, bars.table
+        while stored and stored[0] < horizon:
+            del table[(state.builder.product, window_range(stored.popleft()))]
 
     def _release(self, tp: TP) -> None:
         """Ack, in offset order, every event below the oldest tick still in an open bar."""
@@ -216,6 +237,7 @@ class WindowStage:
             del self.products[product]
         for tp in revoked:
             self.pending.pop(tp, None)
+            self.resumed_at.pop(tp, None)
 
 
 stage = WindowStage()

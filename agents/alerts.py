@@ -74,7 +74,9 @@ async def alerts(stream):
                 features=score.features,
                 drivers=_drivers(score),
             )
-            await alerts_topic.send(key=score.product.encode(), value=alert)
+            # on the broker before the state that says it was sent: a crash in between
+            # then repeats the alert (same id) instead of losing it
+            await (await alerts_topic.send(key=score.product.encode(), value=alert))
             metrics.ALERTS.labels(score.product, level).inc()
             log.info(
                 "ALERT %s %s p=%.3f (threshold %.3f)",

@@ -1,14 +1,14 @@
 """ticks.raw → parsed ticks → 1-second bars → features → scores.
 
 Throughput: the open bar of each product lives in memory and is written to
-the tables once, when it closes, not once per tick. Nothing is lost on a
+the bars table once, when it closes, not once per tick. Nothing is lost on a
 crash because a tick's offset is acknowledged only after the bar holding it
 is closed and written (acks go out in offset order per partition, since
 Faust commits past gaps in the ack list). After a crash, ticks of bars that
 were still open are redelivered and rebuild them; ticks of closed bars are
-recognised by the restored window state and skipped, so the same input
-always yields the same bars and scores.
-"""
+recognised from the restored bars and skipped, and the scores of bars closed
+since the last commit are sent again, so the same input always yields the
+same bars and scores (`_restore` says why this is exact)."""
 
 from __future__ import annotations
 

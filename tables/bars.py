@@ -13,7 +13,7 @@ from models.bars import BAR_SECONDS
 
 bars = app.Table("bars", default=None).tumbling(BAR_SECONDS)
 
-#: product → BarBuilder.state() plus bookkeeping, written at each close.
+#: product → its latest closed bar and score, for the web view (recovery uses `bars`).
 product_state = app.Table("product-state", default=None)
 
 

@@ -58,8 +58,11 @@ class WindowStage:
         self.pending: dict[TP, deque[tuple[int, EventT]]] = {}
         #: the first offset seen on each partition since it was assigned: the committed one
         self.resumed_at: dict[TP, int] = {}
+        #: bumped at each revocation; an event in flight across one stops, it is redelivered
+        self.generation = 0
 
     async def on_event(self, event: EventT) -> None:
+        generation = self.generation
         message = event.message
         tp, offset = message.tp, message.offset
         queue = self.pending.get(tp)
@@ -69,8 +72,11 @@ class WindowStage:
         queue.append((offset, event))
         try:
             ticks = parse(event.value)
-        except Rejected as exc:
-            await self._dead_letter(event, exc)
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the stream either
+            rejected = exc if isinstance(exc, Rejected) else Rejected("parser_error", repr(exc))
+            await self._dead_letter(event, rejected)
+            if generation != self.generation:
+                return
             ticks = []
         else:
             if not ticks:
@@ -78,7 +84,9 @@ class WindowStage:
         for tick in ticks:
             state = self.products.get(tick.product)
             if state is None:
-                state = await self._restore(tick.product, tp)
+                state = await self._restore(tick.product, tp, generation)
+                if state is None:
+                    return
             state.last_event = event
             state.last_wall = time.time()
             outcome, closed = state.builder.feed(tick)
@@ -93,6 +101,8 @@ class WindowStage:
                 metrics.LATE.labels(tick.product).inc()
             for bar in closed:
                 await self._close(state, bar, offset)
+            if generation != self.generation:
+                return
         self._release(tp)
 
     async def _dead_letter(self, event: EventT, exc: Rejected) -> None:
@@ -112,7 +122,7 @@ class WindowStage:
             ),
         )
 
-    async def _restore(self, product: str, tp: TP) -> ProductState:
+    async def _restore(self, product: str, tp: TP, generation: int) -> ProductState | None:
         """State of a product this worker has not seen since it got the partition.
 
         Everything comes from the bars table: each closed bar is one write that
@@ -122,12 +132,16 @@ class WindowStage:
         when the bar was written after the last commit (the commit flushes the
         producer first); those bars are the ones closed at or after the offset
         the partition resumed from, and their scores are sent again: the same
-        bars give the same scores, and consumers drop duplicates by id.
+        bars give the same scores, and consumers drop duplicates by id. None when the
+        partition was revoked meanwhile.
         """
-        await scorer.ensure_loaded()
+        resumed_at = self.resumed_at[tp]
         saved = sorted(
             (key[1][0], value) for key, value in bars.table.items() if key[0] == product
         )
+        await scorer.ensure_loaded()
+        if generation != self.generation:
+            return None
         state = ProductState(BarBuilder(product, grace=settings.grace_seconds), History(), tp)
         self.products[product] = state
         if not saved:
@@ -137,7 +151,7 @@ class WindowStage:
             product, {"closed_through": int(last_start), "carry_mid": last["carry_mid"],
                       "recent_ids": []}, grace=settings.grace_seconds,
         )
-        resumed_at, resent = self.resumed_at[tp], 0
+        resent = 0
         for _start, value in saved:
             bar = Bar.from_dict(value["bar"])
             state.stored.append(bar.start)
@@ -206,7 +220,9 @@ class WindowStage:
                 first = min(state.open_offsets.values())
                 if first < watermark:
                     watermark = first
-        queue = self.pending[tp]
+        queue = self.pending.get(tp)
+        if queue is None:  # revoked while this event was in flight: redelivered elsewhere
+            return
         while queue and queue[0][0] < watermark:
             queue.popleft()[1].ack()
 
@@ -233,6 +249,7 @@ class WindowStage:
 
     def on_revoked(self, revoked: set[TP]) -> None:
         """Forget partitions we lose: their unacked ticks will be redelivered."""
+        self.generation += 1
         for product in [p for p, s in self.products.items() if s.tp in revoked]:
             del self.products[product]
         for tp in revoked:

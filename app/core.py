@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import faust
 
+import app.kafka_compat  # noqa: F401  before any consumer joins a group
+from app.kafka_auth import credentials
 from app.records import Alert, DeadLetter, Score
 from app.settings import settings
 
@@ -13,12 +15,17 @@ settings.data_dir.mkdir(parents=True, exist_ok=True)
 app = faust.App(
     settings.app_id,
     broker=settings.broker_url,
+    broker_credentials=credentials(settings),
     store="rocksdb://",
     datadir=str(settings.data_dir / "worker"),
     topic_partitions=settings.partitions,
     topic_allow_declare=settings.topic_declare,
     topic_disable_leader=True,
     broker_session_timeout=settings.session_timeout,
+    table_standby_replicas=settings.standby_replicas,
+    # the windows agent holds the ticks of open bars unacked on purpose; waiting for
+    # them would stall every rebalance and shutdown. They are redelivered instead.
+    stream_wait_empty=False,
     broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
     web_bind=settings.web_host,
     web_host=settings.web_host,

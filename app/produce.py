@@ -9,6 +9,8 @@ from collections import Counter
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
+from app.kafka_auth import aiokafka_auth
+from app.settings import settings
 from models.ticks import route
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ class RawPublisher:
         while True:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
-                max_batch_size=256 * 1024, enable_idempotence=True,
+                max_batch_size=256 * 1024, enable_idempotence=True, **aiokafka_auth(settings),
             )
             try:
                 await producer.start()

@@ -70,6 +70,22 @@ class Settings:
     #: VOLSPIKE_SESSION_TIMEOUT — consumer-group session timeout, seconds: how long a dead
     #: worker keeps its partitions. 10
     session_timeout: float = field(default_factory=lambda: _float("SESSION_TIMEOUT", 10.0))
+    #: VOLSPIKE_STANDBY_REPLICAS — standby copies of each table partition kept by other
+    #: workers, so a takeover does not replay the whole changelog. 1
+    standby_replicas: int = field(default_factory=lambda: _int("STANDBY_REPLICAS", 1))
+    #: VOLSPIKE_KAFKA_SECURITY_PROTOCOL — PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL. PLAINTEXT
+    kafka_security_protocol: str = field(
+        default_factory=lambda: _env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    )
+    #: VOLSPIKE_KAFKA_SASL_MECHANISM — PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. PLAIN
+    kafka_sasl_mechanism: str = field(default_factory=lambda: _env("KAFKA_SASL_MECHANISM", "PLAIN"))
+    #: VOLSPIKE_KAFKA_SASL_USERNAME / VOLSPIKE_KAFKA_SASL_PASSWORD — SASL credentials. empty
+    kafka_sasl_username: str = field(default_factory=lambda: _env("KAFKA_SASL_USERNAME", ""))
+    kafka_sasl_password: str = field(
+        default_factory=lambda: _env("KAFKA_SASL_PASSWORD", ""), repr=False
+    )
+    #: VOLSPIKE_KAFKA_SSL_CAFILE — CA bundle to verify the brokers; empty: the system's.
+    kafka_ssl_cafile: str = field(default_factory=lambda: _env("KAFKA_SSL_CAFILE", ""))
     #: VOLSPIKE_WEB_HOST / VOLSPIKE_WEB_PORT — the worker's web server. 127.0.0.1:6066
     web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
     web_port: int = field(default_factory=lambda: _int("WEB_PORT", 6066))

@@ -148,6 +148,8 @@ def _seq(value: object) -> int | None:
 
 def _advanced_trade(msg: dict) -> list[Tick]:
     channel = msg.get("channel")
+    if not isinstance(channel, str):
+        raise Rejected("unknown_channel", repr(channel)[:80])
     if channel in CONTROL_CHANNELS:
         return []
     if channel not in ("ticker", "ticker_batch", "market_trades"):
@@ -213,6 +215,8 @@ def _advanced_trade(msg: dict) -> list[Tick]:
 
 def _exchange(msg: dict) -> list[Tick]:
     kind = msg.get("type")
+    if not isinstance(kind, str):
+        raise Rejected("unknown_channel", repr(kind)[:80])
     if kind in CONTROL_TYPES:
         return []
     if kind not in ("ticker", "match", "last_match"):

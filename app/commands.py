@@ -44,7 +44,7 @@ async def replay(self, paths: tuple[Path, ...], speed: float, max_speed: bool) -
 
     if not max_speed and speed <= 0:
         raise SystemExit("--speed must be positive")
-    counts = await run(list(paths), settings.bootstrap_servers, None if max_speed else speed)
+    counts = await run(list(paths), None if max_speed else speed)
     _emit(counts)
 
 
@@ -73,7 +73,7 @@ async def simulate(
         _emit({"messages": simulate_to_file(market, output, seconds), "output": str(output)})
         return
     counts = await simulate_to_broker(
-        market, settings.bootstrap_servers, seconds, None if max_speed else speed
+        market, seconds, None if max_speed else speed
     )
     _emit(counts)
 
@@ -91,7 +91,7 @@ async def ingest(self, products: str, record: Path | None, fallback_after: float
 
     _log_ours_at_info()
     await run(
-        url, _products(products), settings.bootstrap_servers,
+        url, _products(products),
         heartbeat_timeout=settings.heartbeat_timeout, record=record,
         fallback_after=fallback_after,
     )

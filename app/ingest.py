@@ -121,14 +121,13 @@ class Ingester:
 async def ingest(
     url: str,
     products: list[str],
-    bootstrap: str,
     *,
     heartbeat_timeout: float,
     record: Path | None,
     fallback_after: float,
 ) -> None:
     """Run the live feed; with `fallback_after` > 0, simulate when it never connects."""
-    async with RawPublisher(bootstrap, "coinbase") as publisher:
+    async with RawPublisher("coinbase") as publisher:
         ingester = Ingester(
             url, products, publisher, heartbeat_timeout=heartbeat_timeout, record=record
         )

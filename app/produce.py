@@ -21,8 +21,7 @@ RAW_TOPIC = "ticks.raw"
 class RawPublisher:
     """Keyed by product, Kafka timestamp = event time; counts what it sent."""
 
-    def __init__(self, bootstrap: str, source: str, *, connect_timeout: float = 60.0) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, source: str, *, connect_timeout: float = 60.0) -> None:
         self.source = source
         self.connect_timeout = connect_timeout
         self.counts: Counter = Counter()
@@ -34,8 +33,10 @@ class RawPublisher:
         deadline = asyncio.get_running_loop().time() + self.connect_timeout
         delay = 0.5
         while True:
+            # re-read each time: the embedded broker may publish its address meanwhile
+            bootstrap = settings.current_bootstrap()
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                bootstrap_servers=bootstrap, acks="all", linger_ms=5,
                 max_batch_size=256 * 1024, enable_idempotence=True, **aiokafka_auth(settings),
             )
             try:
@@ -44,8 +45,8 @@ class RawPublisher:
             except KafkaConnectionError as exc:
                 await producer.stop()
                 if asyncio.get_running_loop().time() + delay > deadline:
-                    raise SystemExit(f"broker {self.bootstrap} unreachable: {exc}") from None
-                log.warning("broker %s not reachable yet (%s); retrying", self.bootstrap, exc)
+                    raise SystemExit(f"broker {bootstrap} unreachable: {exc}") from None
+                log.warning("broker %s not reachable yet (%s); retrying", bootstrap, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._producer = producer

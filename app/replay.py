@@ -30,7 +30,7 @@ def _event_time(raw: bytes) -> float | None:
     return ticks[0].ts if ticks else None
 
 
-async def replay(paths: list[Path], bootstrap: str, speed: float | None) -> dict:
+async def replay(paths: list[Path], speed: float | None) -> dict:
     """Publish every line; with `speed`, pace event time at `speed`× the wall clock."""
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -38,7 +38,7 @@ async def replay(paths: list[Path], bootstrap: str, speed: float | None) -> dict
     total = count_lines(paths)
     first_event = None
     started = time.monotonic()
-    async with RawPublisher(bootstrap, "replay") as publisher:
+    async with RawPublisher("replay") as publisher:
         with tqdm(total=total, unit="msg", file=sys.stderr, desc="replay") as bar:
             for raw in iter_messages(paths):
                 if speed is not None:

@@ -156,7 +156,18 @@ class Settings:
     @property
     def bootstrap_servers(self) -> str:
         """The broker URL as aiokafka wants it: host:port[,host:port]."""
-        return ",".join(part.split("://", 1)[-1] for part in self.broker_url.split(","))
+        return _host_ports(self.broker_url)
+
+    def current_bootstrap(self) -> str:
+        """`bootstrap_servers`, following the embedded broker's address file as it changes
+        when no VOLSPIKE_BROKER_URL is set: a source started before the broker finds it."""
+        if _env("BROKER_URL", ""):
+            return self.bootstrap_servers
+        return _host_ports(_default_broker(self.data_dir))
+
+
+def _host_ports(url: str) -> str:
+    return ",".join(part.split("://", 1)[-1] for part in url.split(","))
 
 
 settings = Settings()

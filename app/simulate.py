@@ -14,11 +14,11 @@ from models.simulator import Market
 
 
 async def simulate_to_broker(
-    market: Market, bootstrap: str, seconds: int | None, speed: float | None
+    market: Market, seconds: int | None, speed: float | None
 ) -> dict:
     started = time.monotonic()
     first = None
-    async with RawPublisher(bootstrap, "simulate") as publisher:
+    async with RawPublisher("simulate") as publisher:
         with tqdm(unit="msg", file=sys.stderr, desc="simulate", disable=seconds is None) as bar:
             for ts, _product, raw in market.messages(seconds):
                 if speed is not None:

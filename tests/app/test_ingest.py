@@ -17,6 +17,9 @@ from tests.stack import read_topic, wait_until
 pytestmark = pytest.mark.integration
 
 
+GARBAGE = b"<html>502 Bad Gateway</html>"
+
+
 class FakeFeed:
     """Advanced Trade over ws://127.0.0.1: per connection, one scripted behaviour.
 
@@ -56,6 +59,9 @@ class FakeFeed:
         for seq in range(1, self.batch + 1):
             if n == 0 and seq == self.batch // 2:
                 continue  # a message lost upstream: a sequence gap
+            if n == 0 and seq == self.batch // 3:
+                self.sent.append(GARBAGE)  # the feed sends something that is not JSON
+                await ws.send(GARBAGE.decode())
             message = json.loads(next(self.messages))
             message["sequence_num"] = seq
             raw = json.dumps(message).encode()
@@ -103,9 +109,13 @@ def test_ingester_reconnects_resubscribes_and_loses_nothing(stack, tmp_path):
     published = read_topic(stack.bootstrap, "ticks.raw")
     assert sorted(m.value() for m in published) == sorted(feed.sent)
     recorded = [line for line in record.read_bytes().splitlines() if b'"channel": "ticker"' in line
-                or b'"channel": "market_trades"' in line]
+                or b'"channel": "market_trades"' in line or line == GARBAGE]
     assert recorded == feed.sent
+    [garbage] = [m for m in published if m.value() == GARBAGE]
+    assert garbage.key() is None  # unkeyed: the worker dead-letters it with its reason
     for m in published:
+        if m is garbage:
+            continue
         body = json.loads(m.value())
         product = (body["events"][0].get("tickers") or body["events"][0].get("trades"))[0]
         assert m.key().decode() == product["product_id"]

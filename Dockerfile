@@ -60,11 +60,16 @@ USER 10001:10001
 # when lost, but kept on a volume so that a restart does not replay them.
 VOLUME ["/data"]
 
-# /health, /metrics and /api/products (Faust web, VOLSPIKE_WEB_PORT)
+# the dashboard, API, probes and /metrics (Faust web, VOLSPIKE_WEB_PORT)
 EXPOSE 6066
 
 # Only the worker serves HTTP: docker-compose.yaml gives ingest and trainer their own check.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('VOLSPIKE_WEB_PORT', '6066'), timeout=4)"]
+
+# the source revision /version reports (the image has no .git); last, so that a new
+# revision rebuilds no other layer
+ARG GIT_REVISION=unknown
+ENV VOLSPIKE_GIT_REVISION=${GIT_REVISION}
 
 CMD ["python", "-m", "app", "worker", "-l", "info"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from agents.scoring import scorer
-from app import metrics
+from app import history, metrics
 from app.core import alerts_topic, app, scores_topic
 from app.records import Alert, Score, window_id
 from app.settings import settings
@@ -77,6 +77,7 @@ async def alerts(stream):
             # on the broker before the state that says it was sent: a crash in between
             # then repeats the alert (same id) instead of losing it
             await (await alerts_topic.send(key=score.product.encode(), value=alert))
+            history.record_alert(alert)
             metrics.ALERTS.labels(score.product, level).inc()
             log.info(
                 "ALERT %s %s p=%.3f (threshold %.3f)",

@@ -1,16 +1,23 @@
-"""The serving model: the registry's champion, or the persistence baseline without one."""
+"""The serving model: the registry's champion, or the persistence baseline without one.
+
+A timer asks the registry every `VOLSPIKE_MODEL_POLL_SECONDS` which version
+`@champion` names. A new one is loaded, checked against this worker's
+feature spec and warmed up off the event loop, then swapped in between two
+scores, so a rollout needs no restart. A version that fails any of that is
+refused: the current model keeps serving, and the refusal is logged once
+and counted.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from app import metrics
+from app.core import app
 from app.settings import settings
 from models import registry
 from models.baselines import RV_60, persistence_probability
-from models.features import FEATURE_SPEC_HASH, FEATURES
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +25,18 @@ PERSISTENCE = "persistence"
 
 
 class Scorer:
-    """Scores feature vectors; `version` is "persistence" while no model serves."""
+    """Scores feature vectors; `version` is "persistence" while no model serves.
+
+    `degraded` is true while the registry's champion is not what serves
+    (refused, or the registry unreachable); `last_error` says why.
+    """
 
     def __init__(self) -> None:
         self.model: registry.ServingModel | None = None
         self.loaded = False
+        self.degraded = False
+        self.last_error: str | None = None
+        self._refused: str | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -40,20 +54,72 @@ class Scorer:
         return self.model.threshold if self.model else 0.5
 
     async def ensure_loaded(self) -> None:
-        if self.loaded:
-            return
+        if not self.loaded:
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        """Serve the registry's current champion if it is new and usable."""
         async with self._lock:
-            if not self.loaded:
-                model = await asyncio.get_running_loop().run_in_executor(None, _load_champion)
-                self._serve(model)
+            run = asyncio.get_running_loop().run_in_executor
+            try:
+                await run(None, registry.configure, settings.mlflow_tracking_uri,
+                          settings.mlflow_artifacts)
+                version = await run(None, registry.alias_version)
+            except Exception as exc:  # the registry being down must not stop scoring
+                self._fail("error", f"cannot reach the registry at "
+                                    f"{settings.mlflow_tracking_uri}: {exc}")
+                return
+            if version is None or version == self._refused:
+                self._settle(version is None)
+                return
+            if self.model is not None and version == self.model.version:
+                self.degraded, self.last_error = False, None
+                return
+            try:
+                model = await run(None, _load_checked, version)
+            except Exception as exc:
+                self._refused = version
+                self._fail("refused", f"refusing {registry.MODEL_NAME} version {version}: "
+                                      f"{exc}; still serving {self.version}")
                 self.loaded = True
+                return
+            previous, first = self.version, not self.loaded
+            self._serve(model)
+            self.loaded = True
+            self.degraded, self.last_error = False, None
+            metrics.MODEL_RELOADS.labels("loaded" if first else "swapped").inc()
+            if not first:
+                log.info("hot reload: %s → version %s", previous, model.version)
+
+    def _settle(self, no_champion: bool) -> None:
+        """No usable new champion: the first time, serve persistence and say why."""
+        if not self.loaded:
+            self._serve(None)
+            self.loaded = True
+        if no_champion and self.model is None:
+            self.degraded, self.last_error = False, None
+        elif no_champion:  # the alias was removed under a serving model: keep it, say so
+            message = (f"no {registry.MODEL_NAME}@{registry.CHAMPION} in the registry any "
+                       f"more; still serving version {self.version}")
+            if message != self.last_error:
+                log.error("%s", message)
+            self.degraded, self.last_error = True, message
+
+    def _fail(self, result: str, message: str) -> None:
+        metrics.MODEL_RELOADS.labels(result).inc()
+        if message != self.last_error:
+            log.error("%s", message)
+        self.degraded, self.last_error = True, message
+        if not self.loaded:
+            self._serve(None)
+            self.loaded = True
 
     def _serve(self, model: registry.ServingModel | None) -> None:
         self.model = model
         metrics.MODEL_INFO.clear()
         if model is None:
             log.warning(
-                "no %s@%s in the registry at %s: scoring with the persistence baseline",
+                "no usable %s@%s in the registry at %s: scoring with the persistence baseline",
                 registry.MODEL_NAME, registry.CHAMPION, settings.mlflow_tracking_uri,
             )
             metrics.MODEL_INFO.labels(PERSISTENCE, PERSISTENCE, "").set(1)
@@ -76,28 +142,21 @@ class Scorer:
         import numpy as np
         import xgboost as xgb
 
-        row = xgb.DMatrix(np.asarray([features]), feature_names=list(FEATURES))
-        contribs = self.model.booster.predict(row, pred_contribs=True)[0][:-1]
-        order = sorted(range(len(FEATURES)), key=lambda i: -abs(contribs[i]))[:top]
-        return {FEATURES[i]: float(contribs[i]) for i in order}
+        model = self.model
+        row = np.asarray(features, dtype=np.float64)[model.columns].reshape(1, -1)
+        contribs = model.booster.predict(xgb.DMatrix(row, feature_names=model.inputs),
+                                         pred_contribs=True)[0][:-1]
+        order = sorted(range(len(contribs)), key=lambda i: -abs(contribs[i]))[:top]
+        return {model.inputs[i]: float(contribs[i]) for i in order}
 
 
-def _load_champion() -> registry.ServingModel | None:
-    started = time.monotonic()
-    try:
-        registry.configure(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
-        model = registry.load()
-    except Exception as exc:  # the registry being down must not stop scoring
-        log.error("cannot load the champion from %s: %s", settings.mlflow_tracking_uri, exc)
-        return None
-    if model is not None and model.meta.get("feature_spec_hash") != FEATURE_SPEC_HASH:
-        log.error(
-            "refusing %s version %s: feature spec %s, worker has %s",
-            model.name, model.version, model.meta.get("feature_spec_hash"), FEATURE_SPEC_HASH,
-        )
-        return None
-    log.info("registry lookup took %.2f s", time.monotonic() - started)
-    return model
+def _load_checked(version: str) -> registry.ServingModel:
+    return registry.check(registry.load_version(version, registry.CHAMPION))
 
 
 scorer = Scorer()
+
+
+@app.timer(interval=settings.model_poll_seconds)
+async def poll_registry() -> None:
+    await scorer.refresh()

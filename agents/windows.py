@@ -24,7 +24,7 @@ from faust.streams import _current_event
 from faust.types import TP, EventT
 
 from agents.scoring import scorer
-from app import metrics
+from app import history, metrics
 from app.core import app, dlq_topic, raw_topic, scores_topic
 from app.records import DeadLetter, Score, window_id
 from app.settings import settings
@@ -192,6 +192,7 @@ class WindowStage:
         metrics.EVENT_LAG_SECONDS.observe(max(time.time() - bar.end, 0.0))
         metrics.WINDOWS.labels(product).inc()
         await scores_topic.send(key=product.encode(), value=score)
+        history.record_score(score, bar.mid_close)
         bar_dict = bar.to_dict()
         bars[product][window_range(bar.start)] = {
             "bar": bar_dict, "carry_mid": state.builder.carry_mid, "offset": offset,

@@ -15,6 +15,7 @@ from app.core import app
 from app.settings import settings
 
 log = logging.getLogger("volspike")
+SIMULATED_SEARCH_SECONDS = 5.0
 
 
 def _emit(result: dict) -> None:
@@ -97,34 +98,23 @@ async def ingest(self, products: str, record: Path | None, fallback_after: float
     )
 
 
-@app.command(
-    option("--data", "data", multiple=True, type=Path, help="Recording (repeatable)."),
-    argument("more", nargs=-1, type=Path),
-    option("--tracking-uri", default=None, help="MLflow tracking URI (default from settings)."),
-    option("--simulated", type=int, default=0, help="Train on this many simulated seconds."),
-    option("--label-quantile", type=float, default=0.9, show_default=True),
-)
-async def train(
-    self, data: tuple[Path, ...], more: tuple[Path, ...], tracking_uri: str | None,
-    simulated: int, label_quantile: float,
-) -> None:
-    """Build features and labels, fit XGBoost, register it as volspike-xgb@champion."""
+def _frame(paths: list[Path], simulated: int = 0):
+    """Feature rows of the recordings (files or folders) or of the simulator, with progress."""
     from tqdm import tqdm
 
-    from models import dataset, registry
-    from models import train as trainer
+    from models import dataset
     from models.simulator import Market
 
-    paths = [*data, *more]
-    if not paths and not simulated:
-        raise SystemExit("give recordings with --data PATH… or --simulated SECONDS")
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise SystemExit(f"no such recording: {', '.join(missing)}")
     if paths:
-        total = sum(1 for p in paths for _ in open(p, "rb"))
-        messages = dataset.iter_messages(paths)
-        source = ",".join(p.name for p in paths)
+        files = dataset.recordings(paths)
+        if not files:
+            raise SystemExit(f"no .ndjson recordings in {', '.join(map(str, paths))}")
+        total = sum(1 for f in files for _ in open(f, "rb"))
+        messages = dataset.iter_messages(files)
+        source = ",".join(f.name for f in files)
     else:
         total = None
         messages = (raw for _t, _p, raw in Market(start=1.7e9, seed=11).messages(simulated))
@@ -133,13 +123,112 @@ async def train(
     ticks = dataset.iter_ticks(tqdm(messages, total=total, unit="msg", desc="features",
                                     file=sys.stderr), stats)
     frame = dataset.feature_frame(dataset.build_bars(ticks))
-    print(f"{stats.messages} messages, {stats.ticks} ticks, {len(frame)} windows", file=sys.stderr)
+    _progress(f"{stats.messages} messages, {stats.ticks} ticks, {len(frame)} windows")
+    if frame.empty:
+        raise SystemExit(f"no windows: rejected messages {dict(stats.rejected)}")
+    return frame, source
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _configure_registry(tracking_uri: str | None) -> None:
+    from models import registry
+
     registry.configure(tracking_uri or settings.mlflow_tracking_uri, settings.mlflow_artifacts)
-    result = trainer.train(
-        frame, quantile=label_quantile, source=source,
-        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+
+
+@app.command(
+    option("--data", "data", multiple=True, type=Path,
+           help="Recording or folder of recordings (repeatable)."),
+    argument("more", nargs=-1, type=Path),
+    option("--tracking-uri", default=None, help="MLflow tracking URI (default from settings)."),
+    option("--simulated", type=int, default=0, help="Train on this many simulated seconds."),
+    option("--label-quantile", type=float, default=0.9, show_default=True),
+    option("--search-seconds", type=float, default=settings.search_seconds, show_default=True,
+           help="Time budget of the hyperparameter search."),
+    option("--walk-forward", is_flag=True,
+           help="Also measure walk-forward (earlier → later periods) for the model card."),
+)
+async def train(
+    self, data: tuple[Path, ...], more: tuple[Path, ...], tracking_uri: str | None,
+    simulated: int, label_quantile: float, search_seconds: float, walk_forward: bool,
+) -> None:
+    """Fit XGBoost on recordings; register it as volspike-xgb, @champion if it beats it."""
+    from models import train as trainer
+    from models import walkforward
+
+    paths = [*data, *more]
+    if not paths and not simulated:
+        raise SystemExit("give recordings with --data PATH… or --simulated SECONDS")
+    frame, source = _frame(paths, simulated)
+    options = trainer.Options(
+        label_quantile=label_quantile, target_precision=settings.target_precision,
+        target_alert_rate=settings.target_alert_rate,
+        # the bootstrap model of `make run` must be quick; the simulator has one regime anyway
+        search_seconds=min(search_seconds, SIMULATED_SEARCH_SECONDS) if simulated
+        else search_seconds,
     )
+    table = None
+    if walk_forward:
+        table = walkforward.table(walkforward.run(frame, options, _progress))
+        _progress(table)
+    _configure_registry(tracking_uri)
+    result = trainer.train(frame, options, source=source, progress=_progress,
+                           walkforward=table, command=" ".join(["python -m app", *sys.argv[1:]]))
     _emit(result)
+
+
+@app.command(
+    option("--data", "data", multiple=True, type=Path,
+           help="Recording or folder of recordings (repeatable)."),
+    argument("more", nargs=-1, type=Path),
+    option("--model", "model_uri", default=None,
+           help="models:/NAME@ALIAS or models:/NAME/VERSION (default: the champion)."),
+    option("--tracking-uri", default=None, help="MLflow tracking URI (default from settings)."),
+    option("--label-quantile", type=float, default=None,
+           help="τ = this quantile of the evaluated rows (default: the model's stored τ)."),
+)
+async def evaluate(
+    self, data: tuple[Path, ...], more: tuple[Path, ...], model_uri: str | None,
+    tracking_uri: str | None, label_quantile: float | None,
+) -> None:
+    """Score recordings with a registered model and both baselines; compare them."""
+    from models import registry
+    from models.evaluate import evaluate as run
+
+    paths = [*data, *more]
+    if not paths:
+        raise SystemExit("give recordings with --data PATH…")
+    frame, _source = _frame(paths)
+    _configure_registry(tracking_uri)
+    uri = model_uri or f"models:/{registry.MODEL_NAME}@{registry.CHAMPION}"
+    try:
+        model = registry.check(registry.load_uri(uri))
+        result = run(frame, model, label_quantile)
+    except (ValueError, registry.Refused) as exc:
+        raise SystemExit(str(exc)) from None
+    _emit({**result, "model_uri": uri})
+
+
+@app.command(
+    argument("version"),
+    option("--tracking-uri", default=None, help="MLflow tracking URI (default from settings)."),
+)
+async def promote(self, version: str, tracking_uri: str | None) -> None:
+    """Move volspike-xgb@champion to VERSION; running workers pick it up on their next poll."""
+    from mlflow.exceptions import MlflowException
+
+    from models import registry
+
+    _configure_registry(tracking_uri)
+    try:
+        previous = registry.promote(version)
+    except MlflowException as exc:
+        raise SystemExit(f"cannot promote version {version}: {exc.message}") from None
+    _emit({"model": registry.MODEL_NAME, "alias": registry.CHAMPION, "model_version": version,
+           "previous": previous})
 
 
 @cli.command(help="Start broker, bootstrap model, worker and ingester; Ctrl-C stops them all.")
@@ -165,3 +254,14 @@ def _products(raw: str) -> list[str]:
     return products
 
 
+
+
+@app.command(
+    option("--follow", "-f", is_flag=True, help="Keep printing new alerts."),
+    option("--product", default=None, help="Only this product's alerts."),
+)
+async def alerts(self, follow: bool, product: str | None) -> None:
+    """Print the alerts topic as a table (each alert once, oldest first)."""
+    from app.alertfeed import print_alerts
+
+    await print_alerts(settings.bootstrap_servers, product, follow)

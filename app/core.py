@@ -6,6 +6,7 @@ import faust
 
 import app.kafka_compat  # noqa: F401  before any consumer joins a group
 from app.kafka_auth import credentials
+from app.logs import JSON_LOGGING
 from app.records import Alert, DeadLetter, Score
 from app.settings import settings
 
@@ -30,6 +31,8 @@ app = faust.App(
     web_bind=settings.web_host,
     web_host=settings.web_host,
     web_port=settings.web_port,
+    canonical_url=settings.web_url,
+    logging_config=JSON_LOGGING if settings.log_json else None,
     web_in_thread=False,
     autodiscover=False,
     # ticks are read as raw bytes; records say their own serializer

@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 
 import orjson
+import prometheus_client
 import websockets
 
 from app import metrics
 from app.produce import RawPublisher
+from app.settings import settings
 from models.simulator import Market
 
 log = logging.getLogger("volspike.ingest")
@@ -127,6 +129,11 @@ async def ingest(
     fallback_after: float,
 ) -> None:
     """Run the live feed; with `fallback_after` > 0, simulate when it never connects."""
+    if settings.ingest_metrics_port:
+        # the worker serves its metrics on Faust web; the ingester has no web server
+        prometheus_client.start_http_server(settings.ingest_metrics_port, settings.web_host)
+        log.info("metrics on http://%s:%d/metrics", settings.web_host,
+                 settings.ingest_metrics_port)
     async with RawPublisher("coinbase") as publisher:
         ingester = Ingester(
             url, products, publisher, heartbeat_timeout=heartbeat_timeout, record=record

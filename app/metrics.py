@@ -28,3 +28,15 @@ INGEST_MESSAGES = Counter("volspike_ingest_messages_total", "Messages produced",
 INGEST_CONNECTED = Gauge("volspike_ingest_connected", "1 while the live feed is connected")
 INGEST_RECONNECTS = Counter("volspike_ingest_reconnects_total", "Live feed reconnects")
 SEQUENCE_GAPS = Counter("volspike_sequence_gaps_total", "Gaps in the feed's sequence numbers")
+PREDICT_REQUESTS = Counter(
+    "volspike_predict_requests_total", "POST /predict requests by HTTP status", ["status"]
+)
+MODEL_RELOADS = Counter(
+    "volspike_model_reloads_total",
+    "Registry model loads: loaded (first), swapped (hot reload), refused, error (registry down)",
+    ["result"],
+)
+PROBABILITY = Gauge(
+    "volspike_spike_probability", "Spike probability of the newest scored window", ["product"]
+)
+THRESHOLD = Gauge("volspike_alert_threshold", "Probability at which an alert fires")

@@ -1,6 +1,6 @@
 """Every setting, read once from `VOLSPIKE_*` environment variables.
 
-Each entry documents its default; docs/operations.md lists them for users.
+Each entry documents its default; docs/configuration.md lists them for users.
 The broker URL defaults to the embedded broker's address, which
 `python -m app broker` publishes in `<data dir>/broker.json`.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,18 @@ class Settings:
     #: VOLSPIKE_WEB_HOST / VOLSPIKE_WEB_PORT — the worker's web server. 127.0.0.1:6066
     web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
     web_port: int = field(default_factory=lambda: _int("WEB_PORT", 6066))
+    #: VOLSPIKE_WEB_URL — where the other workers reach this one's web server (requests
+    #: for a key another worker owns are forwarded there). http://<web host>:<web port>,
+    #: the machine's hostname instead of a 0.0.0.0 web host.
+    web_url: str = ""
+    #: VOLSPIKE_LOG_JSON — the worker's log lines as JSON objects, one per line. false
+    log_json: bool = field(default_factory=lambda: _bool("LOG_JSON", False))
+    #: VOLSPIKE_GIT_REVISION — the source revision /version reports; empty: asks git
+    #: (images are built without .git, so the Dockerfile sets it).
+    git_revision: str = field(default_factory=lambda: _env("GIT_REVISION", ""))
+    #: VOLSPIKE_INGEST_METRICS_PORT — the ingester serves its /metrics on this port, on
+    #: VOLSPIKE_WEB_HOST's address; 0 disables. 0
+    ingest_metrics_port: int = field(default_factory=lambda: _int("INGEST_METRICS_PORT", 0))
     #: VOLSPIKE_MLFLOW_TRACKING_URI — MLflow tracking and registry.
     #: sqlite:///<data dir>/mlflow/mlflow.db
     mlflow_tracking_uri: str = ""
@@ -141,11 +154,29 @@ class Settings:
     #: VOLSPIKE_HEARTBEAT_TIMEOUT — seconds without any message before the ingester
     #: reconnects. 10
     heartbeat_timeout: float = field(default_factory=lambda: _float("HEARTBEAT_TIMEOUT", 10.0))
+    #: VOLSPIKE_MODEL_POLL_SECONDS — how often the worker asks the registry whether
+    #: @champion moved; a new champion is loaded, checked, warmed up and swapped in. 30
+    model_poll_seconds: float = field(default_factory=lambda: _float("MODEL_POLL_SECONDS", 30.0))
+    #: VOLSPIKE_TARGET_PRECISION — training picks the alert threshold reaching this precision
+    #: on validation rows; empty: use VOLSPIKE_TARGET_ALERT_RATE.
+    target_precision: float | None = field(
+        default_factory=lambda: (
+            _float("TARGET_PRECISION", 0.0) if _env("TARGET_PRECISION", "") else None
+        )
+    )
+    #: VOLSPIKE_TARGET_ALERT_RATE — training picks the alert threshold that alerts on this
+    #: share of validation windows (when no target precision is set or reached). 0.05
+    target_alert_rate: float = field(default_factory=lambda: _float("TARGET_ALERT_RATE", 0.05))
+    #: VOLSPIKE_SEARCH_SECONDS — time budget of training's hyperparameter search. 20
+    search_seconds: float = field(default_factory=lambda: _float("SEARCH_SECONDS", 20.0))
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         if not self.broker_url:
             set_(self, "broker_url", _env("BROKER_URL", "") or _default_broker(self.data_dir))
+        if not self.web_url:
+            host = self.web_host if self.web_host != "0.0.0.0" else socket.gethostname()
+            set_(self, "web_url", _env("WEB_URL", "") or f"http://{host}:{self.web_port}")
         if not self.mlflow_tracking_uri:
             default = f"sqlite:///{self.data_dir / 'mlflow' / 'mlflow.db'}"
             set_(self, "mlflow_tracking_uri", _env("MLFLOW_TRACKING_URI", default))

@@ -39,6 +39,24 @@ def iter_messages(paths: Iterable[str | Path]) -> Iterator[bytes]:
                     yield line
 
 
+def recordings(paths: Iterable[str | Path]) -> list[Path]:
+    """The NDJSON files under `paths` (files or folders), oldest first event first.
+
+    Bars close in event time, so files must be read in time order: a later
+    file read first would make every tick of an earlier one late.
+    """
+    files = []
+    for path in map(Path, paths):
+        files.extend(sorted(path.rglob("*.ndjson")) if path.is_dir() else [path])
+    return sorted(files, key=_first_event_time)
+
+
+def _first_event_time(path: Path) -> float:
+    for tick in iter_ticks(iter_messages([path])):
+        return tick.ts
+    return float("inf")
+
+
 def iter_ticks(messages: Iterable[bytes], stats: ReadStats | None = None) -> Iterator[Tick]:
     stats = stats if stats is not None else ReadStats()
     for raw in messages:
@@ -116,5 +134,6 @@ __all__ = [
     "iter_ticks",
     "labelled",
     "load",
+    "recordings",
     "segments",
 ]

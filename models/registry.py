@@ -1,20 +1,34 @@
-"""The MLflow model registry: where trained models go and the worker finds them."""
+"""The MLflow model registry: where trained models go and the worker finds them.
+
+Aliases carry the rollout: the worker serves `@champion`; a trained version
+that does not beat the champion on the same test rows gets `@challenger`,
+and `promote` moves `@champion` by hand.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from models import forecast
+from models.features import FEATURE_SPEC_HASH, FEATURES
+
 MODEL_NAME = "volspike-xgb"
 EXPERIMENT = "volspike"
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 META_ARTIFACT = "volspike.json"
 
 log = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """A registered model this code cannot serve (wrong feature spec, unreadable)."""
 
 
 def configure(tracking_uri: str, artifact_root: str | Path | None = None) -> None:
@@ -55,28 +69,116 @@ class ServingModel:
     def tau(self) -> float:
         return float(self.meta["tau"])
 
+    @property
+    def sigma(self) -> float:
+        return float(self.meta["sigma"])
+
+    @property
+    def shrink(self) -> float:
+        return float(self.meta["shrink"])
+
+    @property
+    def inputs(self) -> list[str]:
+        """The features the booster reads, in its column order."""
+        return list(self.meta["inputs"])
+
+    @cached_property
+    def columns(self) -> np.ndarray:
+        return forecast.columns(self.inputs)
+
     def predict(self, features: list[float]) -> float:
-        row = np.asarray(features, dtype=np.float64).reshape(1, -1)
-        return float(self.booster.inplace_predict(row)[0])
+        row = np.asarray(features, dtype=np.float64)[self.columns].reshape(1, -1)
+        residual = float(self.booster.inplace_predict(row)[0])
+        return forecast.probability_one(features, residual, self.shrink, self.tau, self.sigma)
 
     def predict_many(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.inplace_predict(rows), dtype=np.float64)
+        residual = np.asarray(self.booster.inplace_predict(rows[:, self.columns]),
+                              dtype=np.float64)
+        logf = forecast.log_forecast(rows, residual, self.shrink)
+        return forecast.probability(logf, self.tau, self.sigma)
+
+
+def check(model: ServingModel) -> ServingModel:
+    """Refuse a model this code cannot feed; warm it up so its first real score is fast."""
+    spec = model.meta.get("feature_spec_hash")
+    if spec != FEATURE_SPEC_HASH:
+        raise Refused(f"{model.name} version {model.version} has feature spec {spec}, "
+                      f"this code has {FEATURE_SPEC_HASH}")
+    probability = model.predict([0.0] * len(FEATURES))
+    if not 0.0 <= probability <= 1.0:
+        raise Refused(f"{model.name} version {model.version} scored {probability} on warm-up")
+    return model
+
+
+def _client():
+    import mlflow
+
+    return mlflow.MlflowClient()
+
+
+def _missing(exc: Exception) -> bool:
+    code = str(getattr(exc, "error_code", ""))
+    return "RESOURCE_DOES_NOT_EXIST" in code or "not found" in str(exc).lower()
+
+
+def alias_version(alias: str = CHAMPION, name: str = MODEL_NAME) -> str | None:
+    """The version behind `name@alias` (a cheap registry call), or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(_client().get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if _missing(exc):
+            return None
+        raise
+
+
+def load_version(version: str, alias: str = "", name: str = MODEL_NAME) -> ServingModel:
+    """One registered version with its stored metadata, set to score on one thread."""
+    import mlflow
+    import mlflow.xgboost
+
+    entry = _client().get_model_version(name, version)
+    booster = mlflow.xgboost.load_model(f"models:/{name}/{version}")
+    booster.set_param({"nthread": 1})
+    meta = mlflow.artifacts.load_dict(f"runs:/{entry.run_id}/{META_ARTIFACT}")
+    return ServingModel(name, str(version), entry.run_id, alias, meta, booster)
 
 
 def load(alias: str = CHAMPION, name: str = MODEL_NAME) -> ServingModel | None:
     """The model behind `models:/name@alias`, or None when no version has that alias."""
-    import mlflow
-    import mlflow.xgboost
-    from mlflow.exceptions import MlflowException
+    version = alias_version(alias, name)
+    return None if version is None else load_version(version, alias, name)
 
-    client = mlflow.MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
-            return None
-        raise
-    booster = mlflow.xgboost.load_model(f"models:/{name}@{alias}")
-    booster.set_param({"nthread": 1})
-    meta = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{META_ARTIFACT}")
-    return ServingModel(name, str(version.version), version.run_id, alias, meta, booster)
+
+def load_uri(uri: str) -> ServingModel:
+    """`models:/NAME@ALIAS` or `models:/NAME/VERSION`."""
+    if not uri.startswith("models:/"):
+        raise ValueError(f"expected models:/NAME@ALIAS or models:/NAME/VERSION, got {uri!r}")
+    ref = uri.removeprefix("models:/")
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        model = load(alias, name)
+        if model is None:
+            raise ValueError(f"no version of {name} has the alias @{alias}")
+        return model
+    name, _, version = ref.partition("/")
+    return load_version(version, "", name)
+
+
+def assign(version: str, beats_champion: bool, name: str = MODEL_NAME) -> str:
+    """Give a new version `@champion` when it beats the champion, else `@challenger`."""
+    alias = CHAMPION if beats_champion else CHALLENGER
+    _client().set_registered_model_alias(name, alias, version)
+    return alias
+
+
+def promote(version: str, name: str = MODEL_NAME) -> str | None:
+    """Move `@champion` to `version` by hand; returns the version it moved from."""
+    client = _client()
+    client.get_model_version(name, version)  # fails clearly when there is no such version
+    previous = alias_version(CHAMPION, name)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if alias_version(CHALLENGER, name) == str(version):
+        client.delete_registered_model_alias(name, CHALLENGER)
+    return previous

@@ -1,154 +1,201 @@
-"""Train the XGBoost spike classifier and register it in MLflow.
+"""Train the XGBoost spike model, log it to MLflow, register it and pick its alias.
 
-Splits are by time (train, validation, test) with a purge gap of at least
-the label horizon between them, so no label window straddles two splits.
+Splits are by time (train, validation, test, in row order) with a purge
+gap of at least the label horizon after each cut, so no label window
+straddles two splits. τ comes from the training rows only. The new version
+becomes `@champion` only when it beats the current champion on the same
+test rows; otherwise it becomes `@challenger`.
 """
 
 from __future__ import annotations
 
-import json
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from models import baselines, metrics, registry
+from models import baselines, evaluate, forecast, metrics, modelcard, registry, search
 from models.bars import DEFAULT_GRACE_SECONDS
 from models.dataset import feature_matrix, labelled
-from models.features import FEATURE_SPEC_HASH, FEATURES
+from models.features import FEATURE_SPEC_HASH, FEATURE_VERSION, FEATURES
 from models.labels import HORIZON_SECONDS, threshold
+from models.search import Rows
 
-DEFAULT_QUANTILE = 0.9
-XGB_PARAMS = {
-    "objective": "binary:logistic",
-    "eval_metric": "aucpr",
-    "max_depth": 4,
-    "eta": 0.05,
-    "subsample": 0.8,
-    "colsample_bytree": 0.8,
-    "min_child_weight": 5,
-    "nthread": 2,
-    "seed": 0,
-}
+
+@dataclass
+class Options:
+    label_quantile: float = 0.9
+    #: alert threshold: the lowest cut reaching this validation precision, when set …
+    target_precision: float | None = None
+    #: … else the cut that alerts on this share of validation rows
+    target_alert_rate: float = 0.05
+    search_seconds: float = 20.0
 
 
 @dataclass
 class Splits:
-    train: pd.DataFrame
-    validation: pd.DataFrame
-    test: pd.DataFrame
+    train: Rows
+    validation: Rows
+    test: Rows
+
+
+@dataclass
+class Fitted:
+    """A trained model before it goes to the registry."""
+
+    model: registry.ServingModel
+    splits: Splits
+    tried: list[dict] = field(default_factory=list)
+
+
+def rows(frame: pd.DataFrame) -> Rows:
+    return Rows(feature_matrix(frame), frame["future_rv"].to_numpy(dtype=np.float64),
+                frame["window_end"].to_numpy())
 
 
 def split_by_time(
-    frame: pd.DataFrame, fractions: tuple[float, float] = (0.6, 0.2), purge: int = HORIZON_SECONDS
+    data: Rows, fractions: tuple[float, float] = (0.6, 0.2), purge: int = HORIZON_SECONDS
 ) -> Splits:
-    """Cut at time quantiles; drop `purge` seconds after each cut."""
-    ends = frame["window_end"].to_numpy()
-    lo, hi = ends.min(), ends.max()
-    cut1 = lo + (hi - lo) * fractions[0]
-    cut2 = lo + (hi - lo) * (fractions[0] + fractions[1])
-    train = frame[ends <= cut1]
-    validation = frame[(ends > cut1 + purge) & (ends <= cut2)]
-    test = frame[ends > cut2 + purge]
-    if min(len(train), len(validation), len(test)) == 0:
-        raise ValueError(
-            f"not enough data to split by time: {len(frame)} rows over {hi - lo:.0f} s"
-        )
-    return Splits(train, validation, test)
+    """Cut at the window ends of the given row shares; drop `purge` seconds after each cut."""
+    ends = data.window_end
+    order = np.sort(ends)
+    cut1 = order[int(len(order) * fractions[0]) - 1] if len(order) else 0
+    cut2 = order[int(len(order) * sum(fractions)) - 1] if len(order) else 0
+    splits = Splits(data.select(ends <= cut1),
+                    data.select((ends > cut1 + purge) & (ends <= cut2)),
+                    data.select(ends > cut2 + purge))
+    sizes = [len(splits.train), len(splits.validation), len(splits.test)]
+    if min(sizes) == 0:
+        raise ValueError(f"not enough data to split by time: {len(ends)} labelled rows "
+                         f"→ train/validation/test {sizes}")
+    return splits
 
 
-def _xy(frame: pd.DataFrame, tau: float) -> tuple[np.ndarray, np.ndarray]:
-    return feature_matrix(frame), (frame["future_rv"].to_numpy() >= tau).astype(np.int32)
+def fit(frame: pd.DataFrame, options: Options,
+        progress: Callable[[str], None] = lambda _msg: None) -> Fitted:
+    """Everything but the registry: τ, search, booster, σ, baselines and thresholds."""
+    splits = split_by_time(rows(labelled(frame)))
+    tr, va = splits.train, splits.validation
+    tau = threshold(tr.future_rv, options.label_quantile)
+    progress(f"rows train={len(tr)} validation={len(va)} test={len(splits.test)}; "
+             f"tau={tau:.3g} (quantile {options.label_quantile} of train)")
+    params, tried = search.search(tr, va, tau, options.search_seconds, progress)
+    booster = search.fit(params, tr, va)
+    residual = np.log(va.future_rv + baselines.LOG_FLOOR) - search.ranking(booster, va)
+    meta = {
+        "features": list(FEATURES),
+        "inputs": list(forecast.INPUTS),
+        "shrink": forecast.SHRINK,
+        "feature_version": FEATURE_VERSION,
+        "feature_spec_hash": FEATURE_SPEC_HASH,
+        "tau": tau,
+        "sigma": float(max(np.std(residual), 1e-3)),
+        "label_quantile": options.label_quantile,
+        "target_precision": options.target_precision,
+        "target_alert_rate": options.target_alert_rate,
+        "label_horizon_s": HORIZON_SECONDS,
+        "grace_s": DEFAULT_GRACE_SECONDS,
+        "params": {**search.BASE_PARAMS, **params, "rounds": booster.num_boosted_rounds()},
+        "har_logistic": baselines.fit_har_logistic(tr.x, tr.labels(tau)),
+        "target": forecast.TARGET,
+    }
+    model = registry.ServingModel(registry.MODEL_NAME, "", "", "", meta, booster)
+    y_va = va.labels(tau)
+    meta["thresholds"] = {
+        name: metrics.choose_threshold(y_va, s, precision=options.target_precision,
+                                       alert_rate=options.target_alert_rate)
+        for name, s in evaluate.scores(model.predict_many, meta, va.x).items()
+    }
+    meta["alert_threshold"] = meta["thresholds"]["model"]
+    progress(f"xgboost: {booster.num_boosted_rounds()} rounds, {params}")
+    return Fitted(model, splits, tried)
 
 
-def evaluate_scores(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]:
-    out = {}
-    for name, score in scores.items():
-        out[f"{name}_pr_auc"] = metrics.pr_auc(y, score)
-        out[f"{name}_roc_auc"] = metrics.roc_auc(y, score)
-    out["positive_rate"] = float(y.mean())
-    out["rows"] = float(len(y))
-    return out
+def beats_champion(test: Rows, tau: float, new_pr_auc: float) -> tuple[bool, str, float | None]:
+    """Does the new model beat the current champion on the same test rows?"""
+    try:
+        champion = registry.load()
+    except Exception as exc:  # an unreadable champion is no champion to keep
+        return True, f"current champion cannot be loaded ({exc})", None
+    if champion is None:
+        return True, "no champion yet", None
+    try:
+        registry.check(champion)
+    except registry.Refused as exc:
+        return True, f"current champion cannot be served: {exc}", None
+    theirs = metrics.pr_auc(test.labels(tau), champion.predict_many(test.x))
+    if new_pr_auc > theirs:
+        return True, f"beats version {champion.version} (PR-AUC {theirs:.4f})", theirs
+    return False, f"does not beat version {champion.version} (PR-AUC {theirs:.4f})", theirs
 
 
 def train(
     frame: pd.DataFrame,
+    options: Options | None = None,
     *,
-    quantile: float = DEFAULT_QUANTILE,
     progress: Callable[[str], None] = lambda _msg: None,
     source: str = "",
-    rounds: int = 400,
+    walkforward: str | None = None,
+    command: str = "",
 ) -> dict:
-    """Fit, log to the configured MLflow store, register and alias as champion."""
+    """Fit, log one MLflow run, register the model and give it its alias."""
     import mlflow
     import mlflow.xgboost
-    import xgboost as xgb
     from mlflow.models import infer_signature
 
-    data = labelled(frame)
-    splits = split_by_time(data)
-    tau = threshold(splits.train["future_rv"].to_numpy(), quantile)
-    x_tr, y_tr = _xy(splits.train, tau)
-    x_va, y_va = _xy(splits.validation, tau)
-    x_te, y_te = _xy(splits.test, tau)
-    progress(f"rows train={len(y_tr)} validation={len(y_va)} test={len(y_te)}; tau={tau:.3g}")
+    options = options or Options()
+    fitted = fit(frame, options, progress)
+    model, test = fitted.model, fitted.splits.test
+    meta = {**model.meta, "source": source}
+    y_te = test.labels(model.tau)
+    scored = evaluate.scores(model.predict_many, meta, test.x)
+    result = evaluate.compare(y_te, scored, meta["thresholds"])
+    new_pr_auc = result["pr_auc"]["model"]
+    beats, reason, champion_pr_auc = beats_champion(test, model.tau, new_pr_auc)
+    progress(f"test PR-AUC model={new_pr_auc:.4f} persistence="
+             f"{result['pr_auc']['persistence']:.4f} har_logistic="
+             f"{result['pr_auc']['har_logistic']:.4f}; {reason}")
 
-    dtrain = xgb.DMatrix(x_tr, label=y_tr, feature_names=list(FEATURES))
-    dval = xgb.DMatrix(x_va, label=y_va, feature_names=list(FEATURES))
-    booster = xgb.train(
-        XGB_PARAMS,
-        dtrain,
-        num_boost_round=rounds,
-        evals=[(dval, "validation")],
-        early_stopping_rounds=30,
-        verbose_eval=False,
-    )
-    booster = booster[: booster.best_iteration + 1]
-    progress(f"xgboost: {booster.num_boosted_rounds()} rounds (early stopping on validation)")
-
-    cut = metrics.best_f1_threshold(y_va, booster.inplace_predict(x_va))
-    prob_te = booster.inplace_predict(x_te)
-    test = evaluate_scores(
-        y_te, {"model": prob_te, "persistence": baselines.persistence(x_te)}
-    )
-    test.update({f"model_{k}": v for k, v in metrics.at_threshold(y_te, prob_te, cut).items()})
-    meta = {
-        "features": list(FEATURES),
-        "feature_spec_hash": FEATURE_SPEC_HASH,
-        "tau": tau,
-        "label_quantile": quantile,
-        "label_horizon_s": HORIZON_SECONDS,
-        "alert_threshold": cut,
-        "grace_s": DEFAULT_GRACE_SECONDS,
-        "source": source,
-    }
-    with mlflow.start_run() as run:
-        mlflow.log_params({**XGB_PARAMS, "label_quantile": quantile, "rounds": rounds})
-        mlflow.log_params({"source": source[:500], "feature_spec_hash": FEATURE_SPEC_HASH})
-        mlflow.log_metrics({f"test_{k}": v for k, v in test.items() if np.isfinite(v)})
+    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_params(meta["params"])
+        mlflow.log_params({
+            "label_quantile": options.label_quantile, "tau": model.tau, "sigma": model.sigma,
+            "target_precision": options.target_precision,
+            "target_alert_rate": options.target_alert_rate,
+            "search_seconds": options.search_seconds, "source": source[:500],
+            "feature_spec_hash": FEATURE_SPEC_HASH,
+        })
+        mlflow.log_metrics(evaluate.flat(result, "test"))
+        if champion_pr_auc is not None:
+            mlflow.log_metric("champion_test_pr_auc", champion_pr_auc)
         mlflow.log_dict(meta, registry.META_ARTIFACT)
-        example = pd.DataFrame(x_te[:5], columns=list(FEATURES))
+        folder = Path(tmp)
+        modelcard.write(folder, fitted, result, scored, y_te, frame, meta,
+                        walkforward=walkforward, command=command, decision=reason)
+        mlflow.log_artifacts(str(folder))
+        example = pd.DataFrame(test.x[:5, model.columns], columns=model.inputs)
         info = mlflow.xgboost.log_model(
-            booster,
+            model.booster,
             name="model",
-            signature=infer_signature(example, prob_te[:5]),
+            signature=infer_signature(example, model.booster.inplace_predict(example)),
             input_example=example,
+            # stated, not inferred: inference re-imports the world in a subprocess (~10 s)
+            pip_requirements=mlflow.xgboost.get_default_pip_requirements(),
             registered_model_name=registry.MODEL_NAME,
         )
         version = str(info.registered_model_version)
-    client = mlflow.MlflowClient()
-    client.set_registered_model_alias(registry.MODEL_NAME, registry.CHAMPION, version)
-    progress(f"registered {registry.MODEL_NAME} version {version} as @{registry.CHAMPION}")
+        alias = registry.assign(version, beats)
+        mlflow.set_tag("alias", alias)
+    progress(f"registered {registry.MODEL_NAME} version {version} as @{alias}")
     return {
         "run_id": run.info.run_id,
         "model_version": version,
-        "alias": registry.CHAMPION,
-        "tau": tau,
-        "alert_threshold": cut,
-        "test": test,
+        "alias": alias,
+        "decision": reason,
+        "tau": model.tau,
+        "alert_threshold": model.threshold,
+        "test": result,
     }
-
-
-def summary_line(result: dict) -> str:
-    return json.dumps(result, sort_keys=True, default=float)

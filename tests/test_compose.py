@@ -286,3 +286,68 @@ def test_dockerignore_keeps_local_state_out():
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", "var"} <= ignored
+
+
+ENV_EXAMPLE = ROOT / ".env.example"
+
+
+def _host_path(volume: str) -> Path | None:
+    source, sep, _ = interpolate(volume).partition(":")
+    return ROOT / source if sep and source.startswith(".") else None
+
+
+def test_prometheus_and_grafana_are_provisioned_from_deploy(services):
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    mounts = {str(_host_path(v).relative_to(ROOT)): interpolate(v).split(":")[1]
+              for v in prometheus["volumes"] + grafana["volumes"] if _host_path(v)}
+    assert mounts == {
+        "deploy/prometheus": "/etc/prometheus",
+        "deploy/grafana/provisioning": "/etc/grafana/provisioning",
+        "deploy/grafana/dashboards": "/var/lib/grafana/dashboards",
+    }
+    for source in mounts:
+        assert (ROOT / source).is_dir(), source
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/volspike.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    datasource = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+    assert grafana["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
+
+
+def test_prometheus_scrapes_the_ports_the_services_serve(services):
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    worker_sd = jobs["volspike-worker"]["dns_sd_configs"][0]
+    assert worker_sd["names"] == ["worker"]  # every replica of a scaled worker
+    assert str(worker_sd["port"]) in services["worker"]["expose"]
+    assert str(worker_sd["port"]) == environment(services["worker"]).get(
+        "VOLSPIKE_WEB_PORT", "6066")
+    ingest_env = environment(services["ingest"])
+    target = jobs["volspike-ingest"]["static_configs"][0]["targets"][0]
+    assert target == f"ingest:{ingest_env['VOLSPIKE_INGEST_METRICS_PORT']}"
+    assert ingest_env["VOLSPIKE_WEB_HOST"] == "0.0.0.0"  # reachable from Prometheus
+    assert (ROOT / "deploy/prometheus" / config["rule_files"][0]).is_file()
+
+
+def test_grafana_password_is_a_required_secret_from_env():
+    raw = yaml.safe_load(COMPOSE.read_text())["services"]["grafana"]["environment"]
+    password = raw["GF_SECURITY_ADMIN_PASSWORD"]
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password), password
+    with pytest.raises(AssertionError, match="GRAFANA_ADMIN_PASSWORD"):
+        interpolate(password)  # no default: compose refuses to start without .env
+    gitignored = (ROOT / ".gitignore").read_text().split()
+    assert ".env" in gitignored
+
+
+def test_env_example_lists_every_variable_compose_reads():
+    example = {
+        line.split("=", 1)[0] for line in ENV_EXAMPLE.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    used = {m.group(1) for m in _VAR.finditer(COMPOSE.read_text()) if m.group(1)}
+    # GIT_REVISION is set at build time from git, not by the user
+    assert used - {"GIT_REVISION"} <= example, used - example
+    assert "GRAFANA_ADMIN_PASSWORD=\n" in ENV_EXAMPLE.read_text()  # no shipped password

@@ -212,3 +212,19 @@ def pids_with_env(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def samples(url: str, name: str) -> list[tuple[dict, float]]:
+    """(labels, value) of every sample `name` on a Prometheus endpoint; [] when it is down."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, body = http_get(url)
+    if status != 200:
+        return []
+    return [(s.labels, s.value) for family in text_string_to_metric_families(body.decode())
+            for s in family.samples if s.name == name]
+
+
+def metric(url: str, name: str, **labels) -> float | None:
+    """The value of the sample `name` with exactly these labels, or None when absent."""
+    return next((v for have, v in samples(url, name) if have == labels), None)

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from tests.stack import ROOT, free_port, http_get, pids_with_env, wait_until
+from tests.stack import ROOT, free_port, http_get, pids_with_env, samples, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def metric_sum(text: str, name: str) -> float:
-    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
 def test_run_starts_everything_offline_and_ctrl_c_stops_it_all(tmp_path):
@@ -38,9 +33,9 @@ def test_run_starts_everything_offline_and_ctrl_c_stops_it_all(tmp_path):
     try:
         wait_until("the stack to start", lambda: b"volspike is running" in out.read_bytes(), 240)
         assert b"training one on" in out.read_bytes()  # fresh registry: a bootstrap model
-        wait_until("scored windows on /metrics", lambda: metric_sum(
-            http_get(f"http://127.0.0.1:{port}/metrics")[1].decode(),
-            "volspike_windows_scored_total") >= 6, 90)
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        wait_until("scored windows on /metrics", lambda: sum(
+            v for _, v in samples(metrics, "volspike_windows_scored_total")) >= 6, 90)
         text = http_get(f"http://127.0.0.1:{port}/metrics")[1].decode()
         assert "volspike_alerts_total" in text
         assert 'volspike_model_info{alias="champion",name="volspike-xgb",version="1"} 1.0' in text

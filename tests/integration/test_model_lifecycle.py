@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import json
-import re
 
 import mlflow
 import pytest
 
 from models import registry, train
 from tests.models.conftest import QUICK, register_with_spec, simulated_frame
-from tests.stack import Stack, http_get, read_json, wait_until
+from tests.stack import Stack, http_get, read_json, samples, wait_until
+from tests.stack import metric as stack_metric
 
 pytestmark = pytest.mark.integration
 
 
 def metric(worker, name: str, **labels) -> float | None:
-    """A sample's value on the worker's /metrics, or None when absent."""
-    status, body = http_get(worker.url + "/metrics")
-    if status != 200:
-        return None
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in body.decode().splitlines():
-        m = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
-        if m and ",".join(sorted(m.group(1).split(","))) == want:
-            return float(m.group(2))
-    return None
+    return stack_metric(worker.url + "/metrics", name, **labels)
 
 
 def serving(worker) -> str | None:
-    status, body = http_get(worker.url + "/metrics")
-    m = re.search(r'volspike_model_info\{[^}]*version="([^"]+)"[^}]*\} 1\.0', body.decode())
-    return m.group(1) if status == 200 and m else None
+    return next((labels["version"] for labels, value in
+                 samples(worker.url + "/metrics", "volspike_model_info") if value == 1.0), None)
 
 
 def test_worker_swaps_to_a_promoted_champion_and_refuses_a_broken_one(tmp_path):

@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from models.dataset import build_bars, feature_frame, iter_messages, iter_ticks
 from models.features import FEATURES
+from tests.integration.fixtures import EXCHANGE, RECORDING, expected_windows
 from tests.stack import http_get, read_json, wait_until
 
 pytestmark = pytest.mark.integration
 
-RECORDING = "advanced-trade/btc-eth-usd_2026-04-04T0319Z_11min.ndjson"
-#: the Exchange feed's format; recorded months before RECORDING, so it is replayed first
-EXCHANGE = "exchange-feed/btc-usd_2025-11-12to14_trades_4segments.ndjson"
 
 GARBAGE = [
     (b'{"channel":"ticker","timestamp":', "invalid_json"),
@@ -31,15 +28,6 @@ GARBAGE = [
      b'"events":[{"type":"update","tickers":[{"type":"ticker","price":"1",'
      b'"best_bid":"1","best_ask":"1"}]}]}', "missing_field"),
 ]
-
-
-def expected_windows(*paths: Path) -> dict[str, dict]:
-    """Offline, with the worker's own code: score id → features of every closed window."""
-    frame = feature_frame(build_bars(iter_ticks(iter_messages(paths))))
-    return {
-        f"{row['product']}:{row['window_end']}": {name: row[name] for name in FEATURES}
-        for row in frame.to_dict("records")
-    }
 
 
 def with_garbage(path: Path, out: Path) -> Path:

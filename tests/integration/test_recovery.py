@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_pipeline import RECORDING, expected_windows
+from tests.integration.fixtures import RECORDING, by_id, expected_windows
 from tests.stack import ROOT, Stack, read_json, wait_until
 
 pytestmark = pytest.mark.integration
@@ -26,15 +26,6 @@ def replay_in_background(stack, recording, speed: str) -> subprocess.Popen:
         [sys.executable, "-m", "app", "replay", str(recording), "--speed", speed], cwd=ROOT,
         env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-
-
-def by_id(messages: list[dict]) -> dict[str, dict]:
-    """One message per id; every duplicate must be identical to it."""
-    out: dict[str, dict] = {}
-    for message in messages:
-        first = out.setdefault(message["id"], message)
-        assert first == message, f"two different messages with id {message['id']}"
-    return out
 
 
 def run_to_completion(stack, recording, expected: int, crash_at: float | None,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
-from models.dataset import build_bars, feature_frame, iter_messages, iter_ticks
 from models.simulator import Market
-from tests.integration.test_recovery import by_id
-from tests.stack import http_get, read_json, wait_until
+from tests.integration.fixtures import by_id, expected_windows
+from tests.stack import read_json, samples, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -30,20 +28,15 @@ def market_in_two_parts(tmp, seconds: int) -> tuple[list, list]:
     return parts
 
 
-def windows(*paths) -> set[str]:
-    frame = feature_frame(build_bars(iter_ticks(iter_messages(paths))))
-    return {f"{p}:{e}" for p, e in zip(frame["product"], frame["window_end"], strict=True)}
-
-
 def products_scored(worker) -> set[str]:
-    text = http_get(worker.url + "/metrics")[1].decode()
-    return set(re.findall(r'^volspike_windows_scored_total{product="([^"]+)"} [1-9]', text, re.M))
+    return {labels["product"] for labels, value in
+            samples(worker.url + "/metrics", "volspike_windows_scored_total") if value > 0}
 
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_survivors_take_over_a_killed_workers_partitions(stack, tmp_path, workers):
     part1, part2 = market_in_two_parts(tmp_path, 240)
-    first, everything = windows(part1), windows(part1, part2)
+    first, everything = set(expected_windows(part1)), set(expected_windows(part1, part2))
     stack.start_broker()
     group = [stack.start_worker(f"worker{i}") for i in range(workers)]
     for worker in group:

@@ -7,8 +7,6 @@ import math
 import random
 from pathlib import Path
 
-import pytest
-
 from models.bars import Bar
 from models.ticks import Tick
 
@@ -16,8 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "coinbase"
 ADVANCED_TRADE = FIXTURES / "advanced-trade.ndjson"
 EXCHANGE_FEED = FIXTURES / "exchange-feed.ndjson"
-#: The real recordings live beside the project (../shared), never inside it.
-REAL_DATA = ROOT.parent / "shared" / "data" / "coinbase"
 
 _ids = itertools.count()
 
@@ -25,13 +21,6 @@ _ids = itertools.count()
 def fixture_lines(path: Path) -> list[bytes]:
     """The raw lines of a hand-written fixture file, as a WebSocket would deliver them."""
     return [line for line in path.read_bytes().splitlines() if line.strip()]
-
-
-def real_data_dir() -> Path:
-    """The real Coinbase recordings, read in place; the calling test skips without them."""
-    if not REAL_DATA.is_dir():
-        pytest.skip(f"real Coinbase recordings not found at {REAL_DATA}")
-    return REAL_DATA
 
 
 def tick(

@@ -28,7 +28,6 @@ from tests.models.fixtures import (
     EXCHANGE_FEED,
     random_bar,
     random_bars,
-    real_data_dir,
 )
 
 T0 = 1_763_600_000
@@ -223,11 +222,9 @@ def test_feature_frame_matches_history_across_products_and_gaps():
         np.testing.assert_array_equal(rows["future_rv"].to_numpy(), np.array(labels))
 
 
-def test_load_real_recording():
+def test_load_real_recording(coinbase_data):
     """A real recording becomes rows with finite features and some labels."""
-    path = real_data_dir() / "advanced-trade" / "btc-eth-usd_2026-04-04T0319Z_11min.ndjson"
-    if not path.exists():
-        pytest.skip(f"real Coinbase recording not found at {path}")
+    path = coinbase_data / "advanced-trade" / "btc-eth-usd_2026-04-04T0319Z_11min.ndjson"
     frame = load([path])
     assert set(frame["product"]) == {"BTC-USD", "ETH-USD"}
     assert len(frame) > 500

@@ -7,12 +7,13 @@ import re
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
 
 from models.ticks import MAX_MESSAGE_BYTES, Rejected, Tick, message_key, parse, parse_time, route
-from tests.models.fixtures import ADVANCED_TRADE, EXCHANGE_FEED, fixture_lines, real_data_dir
+from tests.models.fixtures import ADVANCED_TRADE, EXCHANGE_FEED, fixture_lines
 
 AT = fixture_lines(ADVANCED_TRADE)
 EX = fixture_lines(EXCHANGE_FEED)
@@ -508,8 +509,7 @@ README_COUNTS = {
 }
 
 
-def _read_real(feed: str) -> dict[str, dict]:
-    folder = real_data_dir() / feed
+def _read_real(folder: Path) -> dict[str, dict]:
     files = sorted(folder.glob("*.ndjson"))
     assert files, f"no recordings in {folder}"
     out = {}
@@ -534,13 +534,13 @@ def _read_real(feed: str) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def real_advanced_trade():
-    return _read_real("advanced-trade")
+def real_advanced_trade(coinbase_data):
+    return _read_real(coinbase_data / "advanced-trade")
 
 
 @pytest.fixture(scope="module")
-def real_exchange_feed():
-    return _read_real("exchange-feed")
+def real_exchange_feed(coinbase_data):
+    return _read_real(coinbase_data / "exchange-feed")
 
 
 def _check_common(files: dict[str, dict]) -> None:

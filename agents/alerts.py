@@ -52,7 +52,11 @@ def _drivers(score: Score) -> dict[str, float]:
     vector = [score.features.get(name) for name in FEATURES]
     if score.model_version != scorer.version or None in vector:
         return {}
-    return scorer.drivers(vector)
+    try:
+        return scorer.drivers(vector)
+    except Exception as exc:  # noqa: BLE001 - an explanation must never cost the alert
+        log.warning("no drivers for %s: %r", score.id, exc)
+        return {}
 
 
 @app.agent(scores_topic)

@@ -37,6 +37,7 @@ class Scorer:
         self.degraded = False
         self.last_error: str | None = None
         self._refused: str | None = None
+        self._scoring_error: str | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -49,9 +50,7 @@ class Scorer:
 
     @property
     def threshold(self) -> float:
-        if settings.alert_threshold is not None:
-            return settings.alert_threshold
-        return self.model.threshold if self.model else 0.5
+        return _threshold(self.model)
 
     async def ensure_loaded(self) -> None:
         if not self.loaded:
@@ -132,8 +131,25 @@ class Scorer:
 
     def predict(self, features: list[float]) -> float:
         if self.model is None:
-            return persistence_probability(features[RV_60], settings.persistence_tau)
+            return _persistence(features)
         return self.model.predict(features)
+
+    def score(self, features: list[float]) -> tuple[float, float, str, str]:
+        """(probability, threshold, model name, version) for one window.
+
+        A model that raises must not stop the stream or drop the window: the
+        window is scored by the persistence baseline and says so in its model
+        fields, and the failure is counted and logged (once per distinct error).
+        """
+        try:
+            return self.predict(features), self.threshold, self.name, self.version
+        except Exception as exc:  # noqa: BLE001 - any model failure, by design
+            metrics.SCORING_ERRORS.inc()
+            message = f"{self.name} version {self.version} failed to score: {exc!r}"
+            if message != self._scoring_error:
+                self._scoring_error = message
+                log.error("%s; scoring with the persistence baseline", message)
+            return _persistence(features), _threshold(None), PERSISTENCE, PERSISTENCE
 
     def drivers(self, features: list[float], top: int = 3) -> dict[str, float]:
         """The features that pushed this score most (SHAP contributions for the model)."""
@@ -148,6 +164,16 @@ class Scorer:
                                          pred_contribs=True)[0][:-1]
         order = sorted(range(len(contribs)), key=lambda i: -abs(contribs[i]))[:top]
         return {model.inputs[i]: float(contribs[i]) for i in order}
+
+
+def _persistence(features: list[float]) -> float:
+    return persistence_probability(features[RV_60], settings.persistence_tau)
+
+
+def _threshold(model: registry.ServingModel | None) -> float:
+    if settings.alert_threshold is not None:
+        return settings.alert_threshold
+    return model.threshold if model else 0.5
 
 
 def _load_checked(version: str) -> registry.ServingModel:

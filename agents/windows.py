@@ -26,6 +26,7 @@ from faust.types import TP, EventT
 from agents.scoring import scorer
 from app import history, metrics
 from app.core import app, dlq_topic, raw_topic, scores_topic
+from app.produce import SOURCE_HEADER
 from app.records import DeadLetter, Score, window_id
 from app.settings import settings
 from models.bars import Bar, BarBuilder, Outcome
@@ -48,6 +49,24 @@ class ProductState:
     open_offsets: dict[int, int] = field(default_factory=dict)
     last_event: EventT | None = None
     last_wall: float = 0.0
+    #: this product's ticks counter per source, looked up once, not per tick
+    counters: dict[str, object] = field(default_factory=dict)
+
+    def counter(self, source: str):
+        counter = self.counters.get(source)
+        if counter is None:
+            counter = self.counters[source] = metrics.TICKS.labels(self.builder.product, source)
+        return counter
+
+
+def source_of(headers) -> str:
+    """The `source` header publishers set on ticks.raw; "unknown" for foreign producers."""
+    if headers:
+        items = headers.items() if isinstance(headers, dict) else headers
+        for key, value in items:
+            if key == SOURCE_HEADER:
+                return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return "unknown"
 
 
 class WindowStage:
@@ -65,6 +84,7 @@ class WindowStage:
         generation = self.generation
         message = event.message
         tp, offset = message.tp, message.offset
+        source = source_of(message.headers)
         queue = self.pending.get(tp)
         if queue is None:
             queue = self.pending[tp] = deque()
@@ -91,7 +111,7 @@ class WindowStage:
             state.last_wall = time.time()
             outcome, closed = state.builder.feed(tick)
             if outcome is Outcome.APPLIED:
-                metrics.TICKS.labels(tick.product).inc()
+                state.counter(source).inc()
                 start = int(tick.ts)
                 if start not in state.open_offsets:
                     state.open_offsets[start] = offset
@@ -169,7 +189,7 @@ class WindowStage:
         """Score the newest bar of the product's history."""
         started = time.perf_counter()
         features = compute(state.history)
-        probability = scorer.predict(features)
+        probability, threshold, model_name, model_version = scorer.score(features)
         metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
         return Score(
             id=window_id(bar.product, bar.end),
@@ -178,9 +198,9 @@ class WindowStage:
             window_end=bar.end,
             features={k: v for k, v in zip(FEATURES, features, strict=True)},
             probability=probability,
-            threshold=scorer.threshold,
-            model_name=scorer.name,
-            model_version=scorer.version,
+            threshold=threshold,
+            model_name=model_name,
+            model_version=model_version,
         )
 
     async def _close(self, state: ProductState, bar: Bar, offset: int) -> None:

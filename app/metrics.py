@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-TICKS = Counter("volspike_ticks_total", "Ticks applied to bars", ["product"])
+TICKS = Counter("volspike_ticks_total", "Ticks applied to bars", ["product", "source"])
 REJECTED = Counter("volspike_rejected_ticks_total", "Messages sent to ticks.dlq", ["reason"])
 DUPLICATES = Counter("volspike_duplicate_ticks_total", "Ticks dropped as duplicates", ["product"])
 LATE = Counter("volspike_late_ticks_total", "Ticks dropped past the grace period", ["product"])
 CONTROL = Counter("volspike_control_messages_total", "Subscriptions/heartbeat messages skipped")
 WINDOWS = Counter("volspike_windows_scored_total", "Closed 1-second windows scored", ["product"])
+SCORING_ERRORS = Counter(
+    "volspike_scoring_errors_total", "Windows the model failed on (scored by the baseline)"
+)
 ALERTS = Counter("volspike_alerts_total", "Alerts emitted", ["product", "severity"])
 SCORING_SECONDS = Histogram(
     "volspike_scoring_seconds",

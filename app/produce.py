@@ -16,6 +16,8 @@ from models.ticks import route
 log = logging.getLogger(__name__)
 
 RAW_TOPIC = "ticks.raw"
+#: names the publisher (coinbase, replay, simulate) so the worker counts ticks per source
+SOURCE_HEADER = "source"
 
 
 class RawPublisher:
@@ -23,6 +25,7 @@ class RawPublisher:
 
     def __init__(self, source: str, *, connect_timeout: float = 60.0) -> None:
         self.source = source
+        self._headers = [(SOURCE_HEADER, source.encode())]
         self.connect_timeout = connect_timeout
         self.counts: Counter = Counter()
         self.last_ts: float | None = None
@@ -76,6 +79,7 @@ class RawPublisher:
                 value=data,
                 key=key.encode() if key else None,
                 timestamp_ms=int(ts * 1000) if ts is not None else None,
+                headers=self._headers,
             )
             self._inflight.append(fut)
             metrics.INGEST_MESSAGES.labels(self.source).inc()

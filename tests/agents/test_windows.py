@@ -13,12 +13,14 @@ def metric(name: str, **labels) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-async def feed(messages: list[bytes], product: str) -> list:
+async def feed(messages: list[bytes], product: str, source: str | None = "replay") -> list:
     from agents.windows import windows
     from app.core import app
 
+    headers = {"source": source.encode()} if source else None
     async with windows.test_context() as agent:
-        events = [await agent.put(raw, key=product.encode()) for raw in messages]
+        events = [await agent.put(raw, key=product.encode(), headers=headers)
+                  for raw in messages]
     await app.producer.flush()  # what the agent sent is on the broker before we read
     return events
 
@@ -36,7 +38,40 @@ def test_each_closed_window_is_scored_once_and_acked_only_after_close(run, topic
     # a tick is acked (its offset may be committed) only once its bar is written
     assert [e.message.acked for e in events] == [True] * 16 + [False] * 4
     assert run(_state("A1-USD", product_state))["bar"]["start"] == T0 + 3
-    assert metric("volspike_ticks_total", product="A1-USD") == 20
+    assert metric("volspike_ticks_total", product="A1-USD", source="replay") == 20
+
+
+def test_ticks_are_counted_per_source_named_by_the_publisher(run):
+    run(feed(quotes("S1-USD", 2), "S1-USD", source="coinbase"))
+    run(feed(quotes("S1-USD", 2, start=T0 + 2), "S1-USD", source=None))
+    assert metric("volspike_ticks_total", product="S1-USD", source="coinbase") == 8
+    assert metric("volspike_ticks_total", product="S1-USD", source="unknown") == 8
+
+
+class BrokenModel:
+    """A champion whose predict raises, as a corrupt or mismatched booster would."""
+
+    name, version, threshold = "volspike-xgb", "7", 0.4
+
+    def predict(self, features):
+        raise ValueError("feature shape mismatch")
+
+
+def test_a_model_that_fails_to_score_falls_back_to_the_baseline_and_is_counted(
+    run, topic_reader
+):
+    from agents.scoring import scorer
+
+    before = metric("volspike_scoring_errors_total")
+    serving, scorer.model = scorer.model, BrokenModel()
+    try:
+        run(feed(quotes("E1-USD", 4), "E1-USD"))
+    finally:
+        scorer.model = serving
+    scores = topic_reader("scores", {"E1-USD"})
+    assert [s["id"] for s in scores] == [f"E1-USD:{T0 + k}" for k in range(1, 4)]
+    assert {s["model_version"] for s in scores} == {"persistence"}
+    assert metric("volspike_scoring_errors_total") == before + 3
 
 
 async def _state(product, table):

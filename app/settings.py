@@ -94,6 +94,9 @@ class Settings:
     #: for a key another worker owns are forwarded there). http://<web host>:<web port>,
     #: the machine's hostname instead of a 0.0.0.0 web host.
     web_url: str = ""
+    #: VOLSPIKE_ADMIN_TOKEN — bearer token for the admin endpoints (POST /admin/reload,
+    #: /admin/promote); empty: they answer 403. Never logged.
+    admin_token: str = field(default_factory=lambda: _env("ADMIN_TOKEN", ""), repr=False)
     #: VOLSPIKE_LOG_JSON — the worker's log lines as JSON objects, one per line. false
     log_json: bool = field(default_factory=lambda: _bool("LOG_JSON", False))
     #: VOLSPIKE_GIT_REVISION — the source revision /version reports; empty: asks git

@@ -55,19 +55,75 @@ FEATURE_SPEC_HASH = hashlib.sha256(
 
 
 class History:
-    """The closed bars of one product over the last `SPAN` seconds of its segment."""
+    """The closed bars of one product over the last `SPAN` seconds of its segment.
+
+    Beside the bars it keeps their values per second (0 for empty seconds),
+    so `compute` sums slices instead of rebuilding 301-second arrays for
+    every bar: the same numbers, added in the same order, several times faster.
+    The per-second values depend only on the bars pushed, never on when
+    `compute` runs, so a history rebuilt after a restart gives the same features.
+    """
+
+    #: per-second series kept beside the bars: (name, Bar attribute)
+    FIELDS = (("high", "mid_high"), ("low", "mid_low"), ("ticks", "ticks"),
+              ("trades", "trades"), ("volume", "volume"), ("buys", "buy_volume"),
+              ("quotes", "quotes"), ("spread", "spread_bps_sum"), ("tick_var", "sum_sq_ret"))
 
     def __init__(self) -> None:
         self.bars: deque[Bar] = deque()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.start = 0  # the second of index 0 in the series below
+        #: raw close mid (0 without a quote), carried mid, squared log return of the carried mid
+        self.mid: list[float] = []
+        self.carry: list[float] = []
+        self.sq: list[float] = []
+        self.series: dict[str, list] = {name: [] for name, _ in self.FIELDS}
 
     def push(self, bar: Bar) -> None:
         bars = self.bars
         if bars and bar.start - bars[-1].start > MAX_GAP_SECONDS:
             bars.clear()
+        if bars and bar.start <= bars[-1].start:
+            raise ValueError(f"bar {bar.start} pushed after bar {bars[-1].start}")
         bars.append(bar)
         oldest = bar.start - SPAN
         while bars[0].start < oldest:
             bars.popleft()
+        self._extend(bar)
+
+    def _extend(self, bar: Bar) -> None:
+        if len(self.bars) == 1:
+            self._reset()
+            self.start = bar.start
+        empty = bar.start - (self.start + len(self.mid))
+        carried = self.carry[-1] if self.carry else 0.0
+        if empty:
+            self.mid.extend([0.0] * empty)
+            self.carry.extend([carried] * empty)
+            self.sq.extend([0.0] * empty)
+            for values in self.series.values():
+                values.extend([0] * empty)
+        mid = bar.mid_close
+        self.mid.append(mid)
+        if mid > 0.0:
+            if carried > 0.0 and mid != carried:
+                r = math.log(mid / carried)
+                self.sq.append(r * r)
+            else:
+                self.sq.append(0.0)
+            carried = mid
+        else:
+            self.sq.append(0.0)
+        self.carry.append(carried)
+        for name, attr in self.FIELDS:
+            self.series[name].append(getattr(bar, attr))
+        if len(self.mid) > 4 * SPAN:  # trim now and then, not at every push
+            cut = len(self.mid) - (SPAN + 1)
+            self.start += cut
+            for values in (self.mid, self.carry, self.sq, *self.series.values()):
+                del values[:cut]
 
     @property
     def latest(self) -> Bar | None:
@@ -79,59 +135,42 @@ def _ratio(num: float, den: float, floor: float) -> float:
 
 
 def compute(history: History) -> list[float]:
-    """Features of the newest bar in `history`, in `FEATURES` order."""
-    bars = history.bars
-    t = bars[-1].start
+    """Features of the newest bar in `history`, in `FEATURES` order.
+
+    Over the span [t-300, t]: mids are carried forward from the first quote
+    inside the span only, so returns at or before that second count as 0.
+    """
     n = SPAN + 1
-    base = t - SPAN
-    mids = [0.0] * n
-    high = [0.0] * n
-    low = [0.0] * n
-    ticks = [0] * n
-    trades = [0] * n
-    volume = [0.0] * n
-    buys = [0.0] * n
-    quotes = [0] * n
-    spread = [0.0] * n
-    tick_var = [0.0] * n
-    present = 0
-    for bar in bars:
-        i = bar.start - base
-        present += 1
-        mids[i] = bar.mid_close
-        high[i] = bar.mid_high
-        low[i] = bar.mid_low
-        ticks[i] = bar.ticks
-        trades[i] = bar.trades
-        volume[i] = bar.volume
-        buys[i] = bar.buy_volume
-        quotes[i] = bar.quotes
-        spread[i] = bar.spread_bps_sum
-        tick_var[i] = bar.sum_sq_ret
-    for i in range(1, n):
-        if mids[i] == 0.0:
-            mids[i] = mids[i - 1]
-    sq = [0.0] * n
-    for i in range(1, n):
-        if mids[i] > 0.0 and mids[i - 1] > 0.0 and mids[i] != mids[i - 1]:
-            r = math.log(mids[i] / mids[i - 1])
-            sq[i] = r * r
+    mid, carry, sq = history.mid, history.carry, history.sq
+    size = len(mid)
+    first = max(size - n, 0)
+    while first < size and mid[first] == 0.0:  # the first quoted second of the span
+        first += 1
+    s = history.series
 
     def tail(values: list, h: int) -> float:
-        return sum(values[n - h :])
+        return sum(values[-h:])
 
-    var = {h: tail(sq, h) for h in (10, 30, 60, SPAN)}
+    def tail_sq(h: int) -> float:
+        return sum(sq[max(size - h, first + 1):])
+
+    var = {h: tail_sq(h) for h in (10, 30, 60, SPAN)}
     rv = {h: math.sqrt(v) for h, v in var.items()}
     rate300 = var[SPAN] / SPAN
     vr = [math.sqrt(_ratio(var[h] / h, rate300, VAR_FLOOR)) for h in (10, 30, 60)]
 
+    tick_var = s["tick_var"]
     tick_var_ratio = _ratio(tail(tick_var, 60) / 60, tail(tick_var, n) / n, VAR_FLOOR)
     scale60 = math.sqrt(max(rate300, VAR_FLOOR) * 60)
-    m_now, m_then = mids[-1], mids[n - 61]
+    m_now = carry[-1] if first < size else 0.0
+    then = size - 61
+    m_then = carry[then] if then >= first and first < size else 0.0
     abs_ret_z = abs(math.log(m_now / m_then)) / scale60 if m_now > 0 and m_then > 0 else 0.0
-    hi = max(high[n - 60 :])
-    lo = min((x for x in low[n - 60 :] if x > 0.0), default=0.0)
+    hi = max(s["high"][-60:], default=0.0)
+    lo = min((x for x in s["low"][-60:] if x > 0.0), default=0.0)
     range_z = math.log(hi / lo) / scale60 if hi > 0 and lo > 0 else 0.0
+
+    quotes, spread = s["quotes"], s["spread"]
 
     def mean_spread(h: int) -> float:
         q = tail(quotes, h)
@@ -146,8 +185,9 @@ def compute(history: History) -> list[float]:
         long = tail(values, n) / n
         return _ratio(tail(values, h) / h, long, RATE_FLOOR) if long else 0.0
 
+    volume = s["volume"]
     vol60 = tail(volume, 60)
-    imbalance = (2.0 * tail(buys, 60) - vol60) / vol60 if vol60 > 0 else 0.0
+    imbalance = (2.0 * tail(s["buys"], 60) - vol60) / vol60 if vol60 > 0 else 0.0
     return [
         rv[10],
         rv[30],
@@ -161,12 +201,12 @@ def compute(history: History) -> list[float]:
         range_z,
         spread60,
         spread_ratio,
-        rate_ratio(ticks, 10),
-        rate_ratio(ticks, 60),
-        rate_ratio(trades, 60),
+        rate_ratio(s["ticks"], 10),
+        rate_ratio(s["ticks"], 60),
+        rate_ratio(s["trades"], 60),
         rate_ratio(volume, 60),
         imbalance,
-        present / n,
+        len(history.bars) / n,
     ]
 
 

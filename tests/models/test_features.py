@@ -296,3 +296,11 @@ def test_feature_spec_hash_changes_with_the_feature_list(edit):
     changed = _load_variant(changed_source, "features_changed")
     assert changed.FEATURE_SPEC_HASH != FEATURE_SPEC_HASH
 
+
+
+def test_a_bar_pushed_out_of_order_is_refused():
+    history = History()
+    rng = random.Random(3)
+    history.push(random_bar(rng, "X-USD", 100, 50.0, 1e-4, quoted=True))
+    with pytest.raises(ValueError, match="pushed after"):
+        history.push(random_bar(rng, "X-USD", 100, 50.0, 1e-4, quoted=True))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import numpy as np
+
 from app import metrics
 from app.core import app
 from app.settings import settings
@@ -134,28 +136,32 @@ class Scorer:
             return _persistence(features)
         return self.model.predict(features)
 
-    def score(self, features: list[float]) -> tuple[float, float, str, str]:
-        """(probability, threshold, model name, version) for one window.
+    def score_many(self, rows: list[list[float]]) -> tuple[list[float], float, str, str]:
+        """(probabilities, threshold, model name, version) for windows scored together.
 
-        A model that raises must not stop the stream or drop the window: the
-        window is scored by the persistence baseline and says so in its model
+        One model call for all rows: its fixed cost (~0.2 ms) dwarfs a row's.
+        A model that raises must not stop the stream or drop the windows: they
+        are scored by the persistence baseline and say so in their model
         fields, and the failure is counted and logged (once per distinct error).
         """
         try:
-            return self.predict(features), self.threshold, self.name, self.version
+            if self.model is None:
+                probabilities = [_persistence(row) for row in rows]
+            else:
+                probabilities = self.model.predict_many(np.asarray(rows, dtype=np.float64)).tolist()
+            return probabilities, self.threshold, self.name, self.version
         except Exception as exc:  # noqa: BLE001 - any model failure, by design
-            metrics.SCORING_ERRORS.inc()
+            metrics.SCORING_ERRORS.inc(len(rows))
             message = f"{self.name} version {self.version} failed to score: {exc!r}"
             if message != self._scoring_error:
                 self._scoring_error = message
                 log.error("%s; scoring with the persistence baseline", message)
-            return _persistence(features), _threshold(None), PERSISTENCE, PERSISTENCE
+            return [_persistence(row) for row in rows], _threshold(None), PERSISTENCE, PERSISTENCE
 
     def drivers(self, features: list[float], top: int = 3) -> dict[str, float]:
         """The features that pushed this score most (SHAP contributions for the model)."""
         if self.model is None:
             return {"rv_60": features[RV_60]}
-        import numpy as np
         import xgboost as xgb
 
         model = self.model

@@ -1,6 +1,9 @@
 """ticks.raw → parsed ticks → 1-second bars → features → scores.
 
-Throughput: the open bar of each product lives in memory and is written to
+Throughput: a ticks.raw message may carry many feed messages (sources batch
+a backlog, see app/produce.py), so Faust's per-message cost is paid per
+batch, not per tick; the bars a message closes are scored with one model
+call. The open bar of each product lives in memory and is written to
 the bars table once, when it closes, not once per tick. Nothing is lost on a
 crash because a tick's offset is acknowledged only after the bar holding it
 is closed and written (acks go out in offset order per partition, since
@@ -26,7 +29,7 @@ from faust.types import TP, EventT
 from agents.scoring import scorer
 from app import history, metrics
 from app.core import app, dlq_topic, raw_topic, scores_topic
-from app.produce import SOURCE_HEADER
+from app.produce import SOURCE_HEADER, split_frames
 from app.records import DeadLetter, Score, window_id
 from app.settings import settings
 from models.bars import Bar, BarBuilder, Outcome
@@ -51,12 +54,20 @@ class ProductState:
     last_wall: float = 0.0
     #: this product's ticks counter per source, looked up once, not per tick
     counters: dict[str, object] = field(default_factory=dict)
+    windows: object = None  # this product's windows-scored counter
+
+    def __post_init__(self) -> None:
+        self.windows = metrics.WINDOWS.labels(self.builder.product)
 
     def counter(self, source: str):
         counter = self.counters.get(source)
         if counter is None:
             counter = self.counters[source] = metrics.TICKS.labels(self.builder.product, source)
         return counter
+
+
+#: a closed bar, with its product's state, its features and what computing them cost
+Closed = tuple[ProductState, Bar, list[float], float]
 
 
 def source_of(headers) -> str:
@@ -90,45 +101,54 @@ class WindowStage:
             queue = self.pending[tp] = deque()
             self.resumed_at[tp] = offset
         queue.append((offset, event))
-        try:
-            ticks = parse(event.value)
-        except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the stream either
-            rejected = exc if isinstance(exc, Rejected) else Rejected("parser_error", repr(exc))
-            await self._dead_letter(event, rejected)
-            if generation != self.generation:
-                return
-            ticks = []
-        else:
+        now = time.time()
+        #: bars closed by this message, scored together (one model call) before any await
+        closed: list[Closed] = []
+        for index, raw in enumerate(split_frames(event.value, message.headers)):
+            try:
+                ticks = parse(raw)
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the stream
+                rejected = exc if isinstance(exc, Rejected) else Rejected("parser_error", repr(exc))
+                if closed:
+                    await self._close(closed, offset)
+                await self._dead_letter(event, raw, index, rejected)
+                if generation != self.generation:
+                    return
+                continue
             if not ticks:
                 metrics.CONTROL.inc()
-        for tick in ticks:
-            state = self.products.get(tick.product)
-            if state is None:
-                state = await self._restore(tick.product, tp, generation)
+            for tick in ticks:
+                state = self.products.get(tick.product)
                 if state is None:
-                    return
-            state.last_event = event
-            state.last_wall = time.time()
-            outcome, closed = state.builder.feed(tick)
-            if outcome is Outcome.APPLIED:
-                state.counter(source).inc()
-                start = int(tick.ts)
-                if start not in state.open_offsets:
-                    state.open_offsets[start] = offset
-            elif outcome is Outcome.DUPLICATE:
-                metrics.DUPLICATES.labels(tick.product).inc()
-            elif offset > state.seen_offset:
-                metrics.LATE.labels(tick.product).inc()
-            for bar in closed:
-                await self._close(state, bar, offset)
+                    if closed:
+                        await self._close(closed, offset)
+                    state = await self._restore(tick.product, tp, generation)
+                    if state is None:
+                        return
+                state.last_event = event
+                state.last_wall = now
+                outcome, bars_closed = state.builder.feed(tick)
+                if outcome is Outcome.APPLIED:
+                    state.counter(source).inc()
+                    start = int(tick.ts)
+                    if start not in state.open_offsets:
+                        state.open_offsets[start] = offset
+                elif outcome is Outcome.DUPLICATE:
+                    metrics.DUPLICATES.labels(tick.product).inc()
+                elif offset > state.seen_offset:
+                    metrics.LATE.labels(tick.product).inc()
+                for bar in bars_closed:
+                    closed.append(self._push(state, bar))
+        if closed:
+            await self._close(closed, offset)
             if generation != self.generation:
                 return
         self._release(tp)
 
-    async def _dead_letter(self, event: EventT, exc: Rejected) -> None:
+    async def _dead_letter(self, event: EventT, raw: object, frame: int, exc: Rejected) -> None:
         metrics.REJECTED.labels(exc.reason).inc()
         message = event.message
-        raw = event.value if isinstance(event.value, bytes | bytearray) else b""
+        raw = raw if isinstance(raw, bytes | bytearray) else b""
         await dlq_topic.send(
             key=message.key,
             value=DeadLetter(
@@ -139,6 +159,7 @@ class WindowStage:
                 partition=message.partition,
                 offset=message.offset,
                 timestamp=message.timestamp,
+                frame=frame,
             ),
         )
 
@@ -171,60 +192,79 @@ class WindowStage:
             product, {"closed_through": int(last_start), "carry_mid": last["carry_mid"],
                       "recent_ids": []}, grace=settings.grace_seconds,
         )
-        resent = 0
+        resend: list[Closed] = []
         for _start, value in saved:
             bar = Bar.from_dict(value["bar"])
             state.stored.append(bar.start)
             state.seen_offset = max(state.seen_offset, value["offset"])
-            state.history.push(bar)
+            pushed = self._push(state, bar)
             if value["offset"] >= resumed_at:
-                await scores_topic.send(key=product.encode(), value=self._score(state, bar))
-                resent += 1
+                resend.append(pushed)
+        for score in self._scores(resend):
+            await scores_topic.send(key=product.encode(), value=score)
         self._purge(state, int(last_start))
         log.info("restored %s: %d bars through %d, %d scores sent again",
-                 product, len(saved), last_start, resent)
+                 product, len(saved), last_start, len(resend))
         return state
 
-    def _score(self, state: ProductState, bar: Bar) -> Score:
-        """Score the newest bar of the product's history."""
+    @staticmethod
+    def _push(state: ProductState, bar: Bar) -> Closed:
+        """Add a closed bar to its product's history; its features, and what they cost."""
         started = time.perf_counter()
-        features = compute(state.history)
-        probability, threshold, model_name, model_version = scorer.score(features)
-        metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
-        return Score(
-            id=window_id(bar.product, bar.end),
-            product=bar.product,
-            window_start=bar.start,
-            window_end=bar.end,
-            features={k: v for k, v in zip(FEATURES, features, strict=True)},
-            probability=probability,
-            threshold=threshold,
-            model_name=model_name,
-            model_version=model_version,
-        )
-
-    async def _close(self, state: ProductState, bar: Bar, offset: int) -> None:
-        """Score a closed bar, then write it: one table write per bar, never per tick."""
-        product = bar.product
         state.open_offsets.pop(bar.start, None)
         state.history.push(bar)
-        score = self._score(state, bar)
-        metrics.EVENT_LAG_SECONDS.observe(max(time.time() - bar.end, 0.0))
-        metrics.WINDOWS.labels(product).inc()
-        await scores_topic.send(key=product.encode(), value=score)
-        history.record_score(score, bar.mid_close)
-        bar_dict = bar.to_dict()
-        bars[product][window_range(bar.start)] = {
-            "bar": bar_dict, "carry_mid": state.builder.carry_mid, "offset": offset,
-        }
-        state.stored.append(bar.start)
-        self._purge(state, bar.start)
-        state.seen_offset = max(state.seen_offset, offset)
-        product_state[product] = {
-            "bar": bar_dict,
-            "score": {"probability": score.probability, "threshold": score.threshold,
-                      "model_version": score.model_version, "features": score.features},
-        }
+        return state, bar, compute(state.history), time.perf_counter() - started
+
+    @staticmethod
+    def _scores(closed: list[Closed]) -> list[Score]:
+        """Score closed bars with one model call: per call, not per row, is what it costs."""
+        if not closed:
+            return []
+        started = time.perf_counter()
+        probabilities, threshold, model_name, model_version = scorer.score_many(
+            [features for _, _, features, _ in closed])
+        share = (time.perf_counter() - started) / len(closed)
+        scores = []
+        for (_, bar, features, cost), probability in zip(closed, probabilities, strict=True):
+            metrics.SCORING_SECONDS.observe(cost + share)
+            scores.append(Score(
+                id=window_id(bar.product, bar.end),
+                product=bar.product,
+                window_start=bar.start,
+                window_end=bar.end,
+                features=dict(zip(FEATURES, features, strict=True)),
+                probability=probability,
+                threshold=threshold,
+                model_name=model_name,
+                model_version=model_version,
+            ))
+        return scores
+
+    async def _close(self, closed: list[Closed], offset: int) -> None:
+        """Send the scores of closed bars, then write each bar: one table write per bar,
+        never per tick; the web view's state once per product. Empties `closed`."""
+        table, now, latest = bars.table, time.time(), {}
+        for (state, bar, _, _), score in zip(closed, self._scores(closed), strict=True):
+            product = bar.product
+            metrics.EVENT_LAG_SECONDS.observe(max(now - bar.end, 0.0))
+            state.windows.inc()
+            await scores_topic.send(key=product.encode(), value=score)
+            history.record_score(score, bar.mid_close)
+            bar_dict = bar.to_dict()
+            table[(product, window_range(bar.start))] = {
+                "bar": bar_dict, "carry_mid": state.builder.carry_mid, "offset": offset,
+            }
+            state.stored.append(bar.start)
+            self._purge(state, bar.start)
+            state.seen_offset = max(state.seen_offset, offset)
+            latest[product] = (bar_dict, score)
+        closed.clear()
+        for product, (bar_dict, score) in latest.items():
+            product_state[product] = {
+                "bar": bar_dict,
+                "score": {"probability": score.probability, "threshold": score.threshold,
+                          "model_version": score.model_version, "features": score.features},
+            }
 
     def _purge(self, state: ProductState, start: int) -> None:
         """Delete bars older than the retention, by event time."""
@@ -262,8 +302,8 @@ class WindowStage:
             # table writes go to the partition of the product's last event
             token = _current_event.set(weakref.ref(state.last_event))
             try:
-                for bar in due:
-                    await self._close(state, bar, state.last_event.message.offset)
+                await self._close([self._push(state, bar) for bar in due],
+                                  state.last_event.message.offset)
             finally:
                 _current_event.reset(token)
             self._release(state.tp)

@@ -15,6 +15,8 @@ class DeadLetter(faust.Record, serializer="json"):
     partition: int
     offset: int
     timestamp: float
+    #: which feed message of a batched ticks.raw message (0 for an unbatched one)
+    frame: int = 0
 
 
 class Score(faust.Record, serializer="json"):

@@ -196,6 +196,13 @@ def low_offset(consumer, topic: str, partition: int) -> int:
     return consumer.get_watermark_offsets(TopicPartition(topic, partition))[0]
 
 
+def frames(messages: list) -> list[tuple[object, bytes]]:
+    """(message, feed message) for every feed message that ticks.raw messages carry."""
+    from app.produce import split_frames
+
+    return [(m, frame) for m in messages for frame in split_frames(m.value(), m.headers())]
+
+
 def read_json(bootstrap: str, topic: str) -> list[dict]:
     return [json.loads(m.value()) for m in read_topic(bootstrap, topic)]
 

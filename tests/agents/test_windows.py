@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 from prometheus_client import REGISTRY
@@ -53,7 +54,7 @@ class BrokenModel:
 
     name, version, threshold = "volspike-xgb", "7", 0.4
 
-    def predict(self, features):
+    def predict_many(self, rows):
         raise ValueError("feature shape mismatch")
 
 
@@ -114,3 +115,33 @@ def test_duplicate_and_late_ticks_change_nothing(run, topic_reader):
     assert scores == reference
     assert metric("volspike_duplicate_ticks_total", product="C2-USD") == 1
     assert metric("volspike_late_ticks_total", product="C2-USD") == 1
+
+
+def test_a_batched_message_is_read_frame_by_frame(run, topic_reader):
+    from agents.windows import windows
+    from app.core import app
+
+    ticks = quotes("F1-USD", 5)
+    garbage = b'{"channel":"ticker","events":[{"tickers":[{"product_id":"F1-USD"'
+    frames = ticks[:10] + [garbage] + ticks[10:]
+
+    async def put_batch() -> None:
+        from agents.scoring import scorer
+
+        await scorer.ensure_loaded()  # as the worker does at start: one message, no time to load
+        async with windows.test_context() as agent:
+            await agent.put(b"\n".join(frames), key=b"F1-USD",
+                            headers={"source": b"replay", "frames": str(len(frames)).encode()})
+            for _ in range(200):  # one message: let the agent finish it before the context ends
+                if metric("volspike_windows_scored_total", product="F1-USD") == 4:
+                    break
+                await asyncio.sleep(0.05)
+        await app.producer.flush()
+
+    run(put_batch())
+    dead = [d for d in topic_reader("ticks.dlq") if base64.b64decode(d["raw_b64"]) == garbage]
+    # the same windows as when each feed message comes alone
+    assert [s["id"] for s in topic_reader("scores", {"F1-USD"})] == [
+        f"F1-USD:{T0 + k}" for k in range(1, 5)]
+    assert [(d["reason"], d["frame"]) for d in dead] == [("invalid_json", 10)]
+    assert metric("volspike_ticks_total", product="F1-USD", source="replay") == 20

@@ -10,9 +10,10 @@ import time
 import pytest
 import websockets
 
+from app.produce import split_frames
 from models.simulator import Market
 from models.ticks import parse_time
-from tests.stack import read_topic, wait_until
+from tests.stack import frames, read_topic, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,7 @@ def test_ingester_reconnects_resubscribes_and_loses_nothing(stack, tmp_path):
             1 for line in record.read_bytes().splitlines() if b'"subscriptions"' not in line
             and b'"heartbeats"' not in line) >= len(feed.sent), 30, ingest)
         wait_until("every message on ticks.raw", lambda: len(
-            read_topic(stack.bootstrap, "ticks.raw")) >= len(feed.sent), 30, ingest)
+            frames(read_topic(stack.bootstrap, "ticks.raw"))) >= len(feed.sent), 30, ingest)
         ingest.stop()
 
     for subs in feed.subscriptions:
@@ -107,19 +108,19 @@ def test_ingester_reconnects_resubscribes_and_loses_nothing(stack, tmp_path):
         assert all(s["type"] == "subscribe" and s["product_ids"] == ["BTC-USD", "ETH-USD"]
                    for s in subs)
     published = read_topic(stack.bootstrap, "ticks.raw")
-    assert sorted(m.value() for m in published) == sorted(feed.sent)
+    assert sorted(frame for _, frame in frames(published)) == sorted(feed.sent)
     recorded = [line for line in record.read_bytes().splitlines() if b'"channel": "ticker"' in line
                 or b'"channel": "market_trades"' in line or line == GARBAGE]
     assert recorded == feed.sent
     [garbage] = [m for m in published if m.value() == GARBAGE]
     assert garbage.key() is None  # unkeyed: the worker dead-letters it with its reason
-    for m in published:
+    for m, first in ((m, split_frames(m.value(), m.headers())[0]) for m in published):
         if m is garbage:
             continue
-        body = json.loads(m.value())
+        body = json.loads(first)
         product = (body["events"][0].get("tickers") or body["events"][0].get("trades"))[0]
         assert m.key().decode() == product["product_id"]
-        # Kafka timestamp = exchange event time (ms)
+        # Kafka timestamp = exchange event time (ms) of the message's first feed message
         assert abs(m.timestamp()[1] / 1000 - parse_time(body["timestamp"])) < 0.002
     log = ingest.log.read_text()
     assert log.count("sequence gap") == 1 and "out of order" not in log

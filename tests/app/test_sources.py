@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.stack import read_topic, wait_until
+from tests.stack import frames, read_topic, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,4 +28,4 @@ def test_a_replay_started_before_the_embedded_broker_waits_for_it(stack, tmp_pat
     assert replay.popen.wait(60) == 0, replay.tail()
     bootstrap = json.loads((data / "broker.json").read_text())["bootstrap"]
     sent = sum(1 for line in recording.read_bytes().splitlines() if line.strip())
-    assert len(read_topic(bootstrap, "ticks.raw")) == sent
+    assert len(frames(read_topic(bootstrap, "ticks.raw"))) == sent

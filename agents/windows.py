@@ -237,6 +237,7 @@ class WindowStage:
                 threshold=threshold,
                 model_name=model_name,
                 model_version=model_version,
+                bar=bar.to_dict(),
             ))
         return scores
 
@@ -250,7 +251,7 @@ class WindowStage:
             state.windows.inc()
             await scores_topic.send(key=product.encode(), value=score)
             history.record_score(score, bar.mid_close)
-            bar_dict = bar.to_dict()
+            bar_dict = score.bar
             table[(product, window_range(bar.start))] = {
                 "bar": bar_dict, "carry_mid": state.builder.carry_mid, "offset": offset,
             }

@@ -99,34 +99,47 @@ async def ingest(self, products: str, record: Path | None, fallback_after: float
 
 
 def _frame(paths: list[Path], simulated: int = 0):
-    """Feature rows of the recordings (files or folders) or of the simulator, with progress."""
+    """Feature rows of recordings, archives (files or folders) or the simulator, with progress."""
     from tqdm import tqdm
 
-    from models import dataset
-    from models.simulator import Market
+    from models import archive, dataset
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise SystemExit(f"no such recording: {', '.join(missing)}")
-    if paths:
-        files = dataset.recordings(paths)
-        if not files:
-            raise SystemExit(f"no .ndjson recordings in {', '.join(map(str, paths))}")
-        total = sum(1 for f in files for _ in open(f, "rb"))
-        messages = dataset.iter_messages(files)
-        source = ",".join(f.name for f in files)
-    else:
-        total = None
-        messages = (raw for _t, _p, raw in Market(start=1.7e9, seed=11).messages(simulated))
-        source = f"simulator:{simulated}s"
+    archives = [p for p in paths if archive.is_archive(p)]
+    recordings = [p for p in paths if p not in archives]
     stats = dataset.ReadStats()
-    ticks = dataset.iter_ticks(tqdm(messages, total=total, unit="msg", desc="features",
-                                    file=sys.stderr), stats)
-    frame = dataset.feature_frame(dataset.build_bars(ticks))
+    bars: dict = {}
+    sources = [f"archive:{p}" for p in archives]
+    if recordings or not archives:
+        messages, total, source = _messages(recordings, simulated)
+        ticks = dataset.iter_ticks(tqdm(messages, total=total, unit="msg", desc="features",
+                                        file=sys.stderr), stats)
+        bars = dataset.build_bars(ticks)
+        sources.insert(0, source)
+    if archives:
+        bars = dataset.merge_bars(bars, dataset.archive_bars(archives))
+    frame = dataset.feature_frame(bars)
     _progress(f"{stats.messages} messages, {stats.ticks} ticks, {len(frame)} windows")
     if frame.empty:
         raise SystemExit(f"no windows: rejected messages {dict(stats.rejected)}")
-    return frame, source
+    return frame, ",".join(sources)
+
+
+def _messages(paths: list[Path], simulated: int):
+    """(raw messages, their count if known, source name) of recordings or the simulator."""
+    from models import dataset
+    from models.simulator import Market
+
+    if not paths:
+        market = Market(start=1.7e9, seed=11)
+        return (raw for _t, _p, raw in market.messages(simulated)), None, f"simulator:{simulated}s"
+    files = dataset.recordings(paths)
+    if not files:
+        raise SystemExit(f"no .ndjson recordings in {', '.join(map(str, paths))}")
+    total = sum(1 for f in files for _ in open(f, "rb"))
+    return dataset.iter_messages(files), total, ",".join(f.name for f in files)
 
 
 def _progress(message: str) -> None:
@@ -141,7 +154,7 @@ def _configure_registry(tracking_uri: str | None) -> None:
 
 @app.command(
     option("--data", "data", multiple=True, type=Path,
-           help="Recording or folder of recordings (repeatable)."),
+           help="Recording, folder of recordings or Parquet archive (repeatable)."),
     argument("more", nargs=-1, type=Path),
     option("--tracking-uri", default=None, help="MLflow tracking URI (default from settings)."),
     option("--simulated", type=int, default=0, help="Train on this many simulated seconds."),
@@ -163,26 +176,35 @@ async def train(
     if not paths and not simulated:
         raise SystemExit("give recordings with --data PATH… or --simulated SECONDS")
     frame, source = _frame(paths, simulated)
-    options = trainer.Options(
-        label_quantile=label_quantile, target_precision=settings.target_precision,
-        target_alert_rate=settings.target_alert_rate,
-        # the bootstrap model of `make run` must be quick; the simulator has one regime anyway
-        search_seconds=min(search_seconds, SIMULATED_SEARCH_SECONDS) if simulated
-        else search_seconds,
-    )
+    # the bootstrap model of `make run` must be quick; the simulator has one regime anyway
+    options = _options(label_quantile, min(search_seconds, SIMULATED_SEARCH_SECONDS)
+                       if simulated else search_seconds)
     table = None
     if walk_forward:
         table = walkforward.table(walkforward.run(frame, options, _progress))
         _progress(table)
     _configure_registry(tracking_uri)
     result = trainer.train(frame, options, source=source, progress=_progress,
-                           walkforward=table, command=" ".join(["python -m app", *sys.argv[1:]]))
+                           walkforward=table, command=_command_line())
     _emit(result)
+
+
+def _options(label_quantile: float, search_seconds: float):
+    from models import train as trainer
+
+    return trainer.Options(
+        label_quantile=label_quantile, target_precision=settings.target_precision,
+        target_alert_rate=settings.target_alert_rate, search_seconds=search_seconds,
+    )
+
+
+def _command_line() -> str:
+    return " ".join(["python -m app", *sys.argv[1:]])
 
 
 @app.command(
     option("--data", "data", multiple=True, type=Path,
-           help="Recording or folder of recordings (repeatable)."),
+           help="Recording, folder of recordings or Parquet archive (repeatable)."),
     argument("more", nargs=-1, type=Path),
     option("--model", "model_uri", default=None,
            help="models:/NAME@ALIAS or models:/NAME/VERSION (default: the champion)."),
@@ -229,6 +251,118 @@ async def promote(self, version: str, tracking_uri: str | None) -> None:
         raise SystemExit(f"cannot promote version {version}: {exc.message}") from None
     _emit({"model": registry.MODEL_NAME, "alias": registry.CHAMPION, "model_version": version,
            "previous": previous})
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(raw: str) -> float:
+    """Seconds of `90s`, `30m`, `2h`, `1d` or a plain number of seconds."""
+    unit = DURATION_UNITS.get(raw[-1:].lower())
+    try:
+        value = float(raw[:-1] if unit else raw) * (unit or 1)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise SystemExit(f"{raw!r} is neither an existing path nor a duration like 30m")
+    return value
+
+
+def _recent_archive(root: Path, window: float) -> tuple[float, int]:
+    """(since, newest window end) of the archive's most recent `window` seconds."""
+    from models import archive
+
+    newest = archive.newest_window_end(root)
+    if newest is None:
+        raise SystemExit(f"no archived windows in {root}")
+    return newest - window, newest
+
+
+@app.command(
+    option("--reference", default=None,
+           help="MLflow run id, or Parquet feature rows (file, folder or archive). "
+                "Default: the champion's training profile."),
+    option("--current", default=None,
+           help="Parquet feature rows (file, folder or archive), or a duration (90s, 30m, 2h, "
+                "1d) of the archive's newest event time. Default: VOLSPIKE_DRIFT_WINDOW_SECONDS."),
+    option("--archive", "archive_dir", type=Path, default=settings.archive_dir,
+           show_default=True),
+    option("--output", type=Path, default=settings.data_dir / "drift", show_default=True,
+           help="Folder for the HTML report and the JSON summary."),
+    option("--tracking-uri", default=None, help="MLflow tracking URI (default from settings)."),
+)
+async def drift(
+    self, reference: str | None, current: str | None, archive_dir: Path, output: Path,
+    tracking_uri: str | None,
+) -> None:
+    """Evidently drift report of live features against the training reference."""
+    import time
+
+    from models import archive, registry
+    from models import drift as checker
+
+    if reference is not None and Path(reference).exists():
+        ref, ref_source = checker.read_rows(Path(reference)), reference
+    else:
+        _configure_registry(tracking_uri)
+        run_id = reference
+        if run_id is None:
+            champion = registry.alias_version()
+            if champion is None:
+                raise SystemExit(f"no {registry.MODEL_NAME}@{registry.CHAMPION}: give --reference")
+            run_id = registry.run_id(champion)
+        ref, ref_source = checker.load_reference(run_id), f"runs:/{run_id}"
+        if ref is None:
+            raise SystemExit(f"run {run_id} has no {checker.REFERENCE_ARTIFACT} (trained before "
+                             f"the archive?) and is no Parquet path")
+    if current is not None and Path(current).exists():
+        cur, cur_source = checker.read_rows(Path(current)), current
+    else:
+        window = settings.drift_window_seconds if current is None else _duration(current)
+        since, newest = _recent_archive(archive_dir, window)
+        cur, cur_source = archive.read(archive_dir, since=since), f"{archive_dir}[{since},{newest}]"
+    try:
+        result = checker.check(ref, cur, settings.drift_threshold, settings.drift_share)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    html, summary = output / f"drift-{stamp}.html", output / f"drift-{stamp}.json"
+    result.write(html, summary)
+    _progress(f"report: {html}")
+    _emit({**result.summary, "reference": ref_source, "current": cur_source,
+           "html": str(html), "json": str(summary)})
+
+
+@app.command(
+    option("--archive", "archive_dir", type=Path, default=settings.archive_dir,
+           show_default=True),
+    option("--window", default=None,
+           help="How much of the archive's newest event time to train on (90m, 12h, 2d). "
+                "Default: VOLSPIKE_RETRAIN_WINDOW_SECONDS."),
+    option("--tracking-uri", default=None, help="MLflow tracking URI (default from settings)."),
+    option("--label-quantile", type=float, default=0.9, show_default=True),
+    option("--search-seconds", type=float, default=settings.search_seconds, show_default=True),
+)
+async def retrain(
+    self, archive_dir: Path, window: str | None, tracking_uri: str | None,
+    label_quantile: float, search_seconds: float,
+) -> None:
+    """Train on the archive's most recent window; the promotion rule picks the alias."""
+    from models import dataset
+    from models import train as trainer
+
+    seconds = settings.retrain_window_seconds if window is None else _duration(window)
+    since, newest = _recent_archive(archive_dir, seconds)
+    frame = dataset.feature_frame(dataset.archive_bars([archive_dir], since=since))
+    _progress(f"{len(frame)} archived windows from {since:.0f} to {newest}")
+    _configure_registry(tracking_uri)
+    source = f"archive:{archive_dir}[{since:.0f},{newest}]"
+    try:
+        result = trainer.train(frame, _options(label_quantile, search_seconds), source=source,
+                               progress=_progress, command=_command_line())
+    except ValueError as exc:
+        raise SystemExit(f"cannot retrain: {exc}") from None
+    _emit(result)
 
 
 @cli.command(help="Start broker, bootstrap model, worker and ingester; Ctrl-C stops them all.")

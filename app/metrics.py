@@ -43,3 +43,23 @@ PROBABILITY = Gauge(
     "volspike_spike_probability", "Spike probability of the newest scored window", ["product"]
 )
 THRESHOLD = Gauge("volspike_alert_threshold", "Probability at which an alert fires")
+# the archive, drift and live quality (agents/archive.py, agents/drift.py)
+ARCHIVE_ROWS = Counter("volspike_archive_rows_total", "Scored windows written to the archive")
+ARCHIVE_FILES = Counter("volspike_archive_files_total", "Parquet files completed in the archive")
+ARCHIVE_ERRORS = Counter(
+    "volspike_archive_errors_total", "Archive writes that failed (retried at the next roll)"
+)
+DRIFT_SHARE = Gauge("volspike_drift_share", "Share of features drifting from the training profile")
+FEATURE_DRIFT = Gauge(
+    "volspike_feature_drift", "Normed Wasserstein distance of a feature to training", ["feature"]
+)
+PREDICTION_DRIFT = Gauge(
+    "volspike_prediction_drift", "Normed Wasserstein distance of the scores to training"
+)
+DRIFT_CHECKS = Counter("volspike_drift_checks_total", "Drift checks by result", ["result"])
+LIVE_PR_AUC = Gauge(
+    "volspike_live_pr_auc", "PR-AUC on recent windows whose label horizon has passed", ["model"]
+)
+LIVE_LABELLED = Gauge("volspike_live_labelled_windows", "Windows behind volspike_live_pr_auc")
+RETRAINS = Counter("volspike_retrains_total", "Retrains started by the worker, by result",
+                   ["result"])

@@ -31,6 +31,9 @@ class Score(faust.Record, serializer="json"):
     threshold: float
     model_name: str
     model_version: str
+    #: the closed bar (models.bars.Bar.to_dict), kept by the archive for retraining; None
+    #: only from workers older than the archive
+    bar: dict | None = None
 
 
 class Alert(faust.Record, serializer="json"):

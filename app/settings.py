@@ -172,6 +172,52 @@ class Settings:
     target_alert_rate: float = field(default_factory=lambda: _float("TARGET_ALERT_RATE", 0.05))
     #: VOLSPIKE_SEARCH_SECONDS — time budget of training's hyperparameter search. 20
     search_seconds: float = field(default_factory=lambda: _float("SEARCH_SECONDS", 20.0))
+    #: VOLSPIKE_ARCHIVE_DIR — the Parquet archive of bars, features and scores.
+    #: <data dir>/archive
+    archive_dir: Path = field(default_factory=lambda: Path())
+    #: VOLSPIKE_ARCHIVE_ROLL_ROWS — the archive writes its files (and acks their scores)
+    #: once this many rows are buffered … 20000
+    archive_roll_rows: int = field(default_factory=lambda: _int("ARCHIVE_ROLL_ROWS", 20000))
+    #: VOLSPIKE_ARCHIVE_ROLL_SECONDS — … or once the oldest buffered row is this old. 60
+    archive_roll_seconds: float = field(
+        default_factory=lambda: _float("ARCHIVE_ROLL_SECONDS", 60.0)
+    )
+    #: VOLSPIKE_DRIFT_INTERVAL_SECONDS — how often the worker checks the recent archive
+    #: for drift against the champion's training profile; 0 disables. 600
+    drift_interval_seconds: float = field(
+        default_factory=lambda: _float("DRIFT_INTERVAL_SECONDS", 600.0)
+    )
+    #: VOLSPIKE_DRIFT_WINDOW_SECONDS — the recent archive the check reads: this much event
+    #: time back from the newest archived window. 3600
+    drift_window_seconds: float = field(
+        default_factory=lambda: _float("DRIFT_WINDOW_SECONDS", 3600.0)
+    )
+    #: VOLSPIKE_DRIFT_THRESHOLD — a feature drifts when its normed Wasserstein distance to
+    #: the reference reaches this (1-second features are autocorrelated and spikes cluster:
+    #: interleaved halves of two hours of one simulated market differ by up to 0.3). 0.4
+    drift_threshold: float = field(default_factory=lambda: _float("DRIFT_THRESHOLD", 0.4))
+    #: VOLSPIKE_DRIFT_SHARE — the dataset drifts when this share of features drifts (a pure
+    #: volatility shift moves the level features rv_*, not the scale-free ones). 0.15
+    drift_share: float = field(default_factory=lambda: _float("DRIFT_SHARE", 0.15))
+    #: VOLSPIKE_LIVE_QUALITY_SECONDS — the rolling window of the live PR-AUC, event time. 3600
+    live_quality_seconds: float = field(
+        default_factory=lambda: _float("LIVE_QUALITY_SECONDS", 3600.0)
+    )
+    #: VOLSPIKE_RETRAIN_INTERVAL_SECONDS — the worker retrains from the archive this often;
+    #: 0 (default) disables the schedule.
+    retrain_interval_seconds: float = field(
+        default_factory=lambda: _float("RETRAIN_INTERVAL_SECONDS", 0.0)
+    )
+    #: VOLSPIKE_RETRAIN_DRIFT_SHARE — a drift check whose drift share reaches this starts a
+    #: retrain; 0 (default) disables.
+    retrain_drift_share: float = field(
+        default_factory=lambda: _float("RETRAIN_DRIFT_SHARE", 0.0)
+    )
+    #: VOLSPIKE_RETRAIN_WINDOW_SECONDS — retraining reads this much of the archive's most
+    #: recent event time. 86400
+    retrain_window_seconds: float = field(
+        default_factory=lambda: _float("RETRAIN_WINDOW_SECONDS", 86400.0)
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -186,6 +232,9 @@ class Settings:
         if self.mlflow_artifacts == Path():
             default = str(self.data_dir / "mlflow" / "artifacts")
             set_(self, "mlflow_artifacts", Path(_env("MLFLOW_ARTIFACTS", default)).resolve())
+        if self.archive_dir == Path():
+            default = str(self.data_dir / "archive")
+            set_(self, "archive_dir", Path(_env("ARCHIVE_DIR", default)).resolve())
 
     @property
     def bootstrap_servers(self) -> str:

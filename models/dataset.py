@@ -2,7 +2,9 @@
 
 Ticks go through the same `BarBuilder` and `History` as in the live agent,
 product by product in file order, so a replayed recording produces the same
-windows and features online and offline.
+windows and features online and offline. The worker's Parquet archive
+(`models.archive`) keeps whole bars, so its rows go through the same
+`feature_frame` and give the same rows as the recording they came from.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models import archive
 from models.bars import DEFAULT_GRACE_SECONDS, Bar, BarBuilder
 from models.features import FEATURES, MAX_GAP_SECONDS, History, compute
 from models.labels import future_rv
@@ -116,6 +119,22 @@ def load(paths: Iterable[str | Path], grace: float = DEFAULT_GRACE_SECONDS) -> p
     return feature_frame(build_bars(iter_ticks(iter_messages(paths)), grace=grace))
 
 
+def archive_bars(roots: Iterable[str | Path], since: float | None = None,
+                 until: float | None = None) -> dict[str, list[Bar]]:
+    """Closed bars per product from one or more archives (window_end in [since, until))."""
+    return merge_bars(*(archive.bars(archive.read(Path(root), since, until)) for root in roots))
+
+
+def merge_bars(*sources: dict[str, list[Bar]]) -> dict[str, list[Bar]]:
+    """Bars of several sources per product, by start; a second seen twice is kept once."""
+    merged: dict[str, dict[int, Bar]] = {}
+    for source in sources:
+        for product, bars in source.items():
+            merged.setdefault(product, {}).update((bar.start, bar) for bar in bars)
+    return {product: [by_start[s] for s in sorted(by_start)]
+            for product, by_start in merged.items()}
+
+
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows whose label horizon lies inside their segment."""
     return frame[np.isfinite(frame["future_rv"].to_numpy())].reset_index(drop=True)
@@ -127,6 +146,7 @@ def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
 
 __all__ = [
     "ReadStats",
+    "archive_bars",
     "build_bars",
     "feature_frame",
     "feature_matrix",
@@ -134,6 +154,7 @@ __all__ = [
     "iter_ticks",
     "labelled",
     "load",
+    "merge_bars",
     "recordings",
     "segments",
 ]

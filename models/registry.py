@@ -133,6 +133,11 @@ def alias_version(alias: str = CHAMPION, name: str = MODEL_NAME) -> str | None:
         raise
 
 
+def run_id(version: str, name: str = MODEL_NAME) -> str:
+    """The MLflow run that logged a registered version (its artifacts live there)."""
+    return str(_client().get_model_version(name, version).run_id)
+
+
 def load_version(version: str, alias: str = "", name: str = MODEL_NAME) -> ServingModel:
     """One registered version with its stored metadata, set to score on one thread."""
     import mlflow

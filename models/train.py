@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models import baselines, evaluate, forecast, metrics, modelcard, registry, search
+from models import baselines, drift, evaluate, forecast, metrics, modelcard, registry, search
 from models.bars import DEFAULT_GRACE_SECONDS
 from models.dataset import feature_matrix, labelled
 from models.features import FEATURE_SPEC_HASH, FEATURE_VERSION, FEATURES
@@ -175,6 +175,9 @@ def train(
         folder = Path(tmp)
         modelcard.write(folder, fitted, result, scored, y_te, frame, meta,
                         walkforward=walkforward, command=command, decision=reason)
+        # the training profile the worker's drift check compares live features with
+        drift.reference_sample(frame, model.predict_many).to_parquet(
+            folder / drift.REFERENCE_ARTIFACT)
         mlflow.log_artifacts(str(folder))
         example = pd.DataFrame(test.x[:5, model.columns], columns=model.inputs)
         info = mlflow.xgboost.log_model(

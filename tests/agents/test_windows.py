@@ -112,6 +112,7 @@ def test_duplicate_and_late_ticks_change_nothing(run, topic_reader):
     scores = {s["id"].replace("C2-", "C1-"): s for s in topic_reader("scores", {"C2-USD"})}
     for s in scores.values():
         s["id"], s["product"] = s["id"].replace("C2-", "C1-"), "C1-USD"
+        s["bar"]["product"] = "C1-USD"
     assert scores == reference
     assert metric("volspike_duplicate_ticks_total", product="C2-USD") == 1
     assert metric("volspike_late_ticks_total", product="C2-USD") == 1

@@ -68,6 +68,8 @@ def live(tmp_path_factory, registry):
         stack.start_broker()
         worker = stack.start_worker(env={
             "VOLSPIKE_ALERT_THRESHOLD": "0.2", "VOLSPIKE_ALERT_COOLDOWN_SECONDS": "30",
+            # the drift timer and the archive it reads, at test pace
+            "VOLSPIKE_DRIFT_INTERVAL_SECONDS": "3", "VOLSPIKE_ARCHIVE_ROLL_SECONDS": "1",
         })
         stack.spawn("feed", [
             "simulate", "--products", ",".join(PRODUCTS), "--seconds", str(FEED_SECONDS),

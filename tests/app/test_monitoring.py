@@ -41,7 +41,7 @@ def promtool(*args: str) -> str:
 
 @needs_prometheus
 def test_rules_and_config_pass_promtool():
-    assert "SUCCESS: 11 rules found" in promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 12 rules found" in promtool("check", "rules", "alerts.yml")
     promtool("test", "rules", "alerts_test.yml")
     promtool("check", "config", "prometheus.yml")
 
@@ -115,4 +115,4 @@ def test_prometheus_scrapes_and_every_panel_has_data(live, prometheus):
     # the alerting rules load and evaluate against the real series
     groups = json.loads(http_get(f"{prometheus}/api/v1/rules")[1])["data"]["groups"]
     rules = [rule for group in groups for rule in group["rules"]]
-    assert len(rules) == 11 and all(rule["health"] == "ok" for rule in rules), rules
+    assert len(rules) == 12 and all(rule["health"] == "ok" for rule in rules), rules

@@ -92,6 +92,9 @@ def test_admin_promote_and_reload_need_the_bearer_token_and_act_at_once(tmp_path
                                          "VOLSPIKE_ADMIN_TOKEN": token})
         wait_until("version 1 serving", lambda: serving(worker) == "1", 60, worker)
         promote_2 = b'{"version": "2"}'
+        # no drift check has run yet (the first comes after VOLSPIKE_DRIFT_INTERVAL_SECONDS)
+        status, body = http_get(worker.url + "/drift")
+        assert status == 503 and json.loads(body)["error"]
 
         assert post(worker, "/admin/promote", promote_2)[0] == 401
         assert post(worker, "/admin/promote", promote_2, token="wrong")[0] == 403

@@ -28,6 +28,7 @@ app = faust.App(
     # them would stall every rebalance and shutdown. They are redelivered instead.
     stream_wait_empty=False,
     broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+    producer_linger=settings.producer_linger_ms / 1000,
     web_bind=settings.web_host,
     web_host=settings.web_host,
     web_port=settings.web_port,

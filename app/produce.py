@@ -32,6 +32,40 @@ def split_frames(value: bytes, headers) -> list[bytes]:
     return [value]
 
 
+class Batcher:
+    """Groups one product's feed messages into batches of at most `max_frames`."""
+
+    def __init__(self, max_frames: int) -> None:
+        self.max_frames = max_frames
+        #: key → (event time of the first frame, frames) not sent yet
+        self.pending: dict[str, tuple[float, list[bytes]]] = {}
+
+    def add(self, key: str, ts: float, data: bytes) -> tuple[str, float, list[bytes]] | None:
+        """Queue one message; a batch that became full comes back, to be sent now."""
+        pending = self.pending.get(key)
+        if pending is None:
+            self.pending[key] = (ts, [data])
+            return None
+        pending[1].append(data)
+        if len(pending[1]) < self.max_frames:
+            return None
+        del self.pending[key]
+        return key, *pending
+
+    def drain(self) -> list[tuple[str, float, list[bytes]]]:
+        """Every batch still pending, emptied."""
+        pending, self.pending = self.pending, {}
+        return [(key, ts, frames) for key, (ts, frames) in pending.items()]
+
+
+def headers(source: str, frames: int) -> list[tuple[str, bytes]]:
+    """The headers of a ticks.raw message carrying `frames` feed messages."""
+    out = [(SOURCE_HEADER, source.encode())]
+    if frames > 1:
+        out.append((FRAMES_HEADER, str(frames).encode()))
+    return out
+
+
 class RawPublisher:
     """Keyed by product, Kafka timestamp = event time; counts what it sent.
 
@@ -49,13 +83,11 @@ class RawPublisher:
         self.source = source
         self.connect_timeout = connect_timeout
         self.linger = linger
-        self.max_frames = max_frames
         self.counts: Counter = Counter()
         self.last_ts: float | None = None
         self._producer: AIOKafkaProducer | None = None
         self._inflight: list[asyncio.Future] = []
-        #: key → (event time of the first frame, frames) waiting to be sent
-        self._pending: dict[str, tuple[float, list[bytes]]] = {}
+        self._batcher = Batcher(max_frames)
         self._lock = asyncio.Lock()
         self._lingering: asyncio.Task | None = None
 
@@ -106,14 +138,9 @@ class RawPublisher:
                 continue
             self.last_ts = ts
             self.counts[key] += 1
-            pending = self._pending.get(key)
-            if pending is None:
-                self._pending[key] = (ts, [data])
-            else:
-                pending[1].append(data)
-                if len(pending[1]) >= self.max_frames:
-                    del self._pending[key]
-                    await self._send([(key, *pending)])
+            full = self._batcher.add(key, ts, data)
+            if full is not None:
+                await self._send([full])
         if len(self._inflight) >= 5000:
             await self._wait_inflight()
 
@@ -123,9 +150,8 @@ class RawPublisher:
         await self._wait_inflight()
 
     async def _send_pending(self) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, {}
-            await self._send([(key, ts, frames) for key, (ts, frames) in pending.items()])
+        if self._batcher.pending:
+            await self._send(self._batcher.drain())
 
     async def _linger_loop(self) -> None:
         while True:
@@ -137,15 +163,12 @@ class RawPublisher:
         # taken in call order (asyncio.Lock is FIFO), so batches leave in the order they closed
         async with self._lock:
             for key, ts, frames in batches:
-                headers = [(SOURCE_HEADER, self.source.encode())]
-                if len(frames) > 1:
-                    headers.append((FRAMES_HEADER, str(len(frames)).encode()))
                 fut = await self._producer.send(
                     RAW_TOPIC,
                     value=SEPARATOR.join(frames),
                     key=key.encode() if key else None,
                     timestamp_ms=int(ts * 1000) if ts is not None else None,
-                    headers=headers,
+                    headers=headers(self.source, len(frames)),
                 )
                 self._inflight.append(fut)
 

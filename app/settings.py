@@ -68,6 +68,13 @@ class Settings:
     #: VOLSPIKE_TOPIC_DECLARE — let Faust create topics (Apache Kafka) instead of relying
     #: on broker auto-creation (the embedded broker cannot create topics). false
     topic_declare: bool = field(default_factory=lambda: _bool("TOPIC_DECLARE", False))
+    #: VOLSPIKE_FETCH_MAX_WAIT_MS — longest a fetch waits for new records, ms. Faust fixes
+    #: 1500; the embedded broker holds an empty fetch that long even when records arrive,
+    #: which then delays every tick by up to 1.5 s. 10
+    fetch_max_wait_ms: int = field(default_factory=lambda: _int("FETCH_MAX_WAIT_MS", 10))
+    #: VOLSPIKE_PRODUCER_LINGER_MS — how long the worker's producer gathers records into
+    #: one request (scores, changelogs), ms: fewer, larger requests. 5
+    producer_linger_ms: int = field(default_factory=lambda: _int("PRODUCER_LINGER_MS", 5))
     #: VOLSPIKE_SESSION_TIMEOUT — consumer-group session timeout, seconds: how long a dead
     #: worker keeps its partitions. 10
     session_timeout: float = field(default_factory=lambda: _float("SESSION_TIMEOUT", 10.0))

@@ -107,10 +107,11 @@ class Stack:
         }
         self.bootstrap: str | None = None
 
-    def spawn(self, name: str, args: list[str], env: dict | None = None) -> Proc:
+    def spawn(self, name: str, args: list[str], env: dict | None = None,
+              module: str = "app") -> Proc:
         log = self.tmp / f"{name}.log"
         popen = subprocess.Popen(
-            [sys.executable, "-m", "app", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT, env={**self.env, **(env or {})}, stdout=open(log, "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
@@ -129,12 +130,13 @@ class Stack:
         return proc
 
     def start_worker(self, name: str = "worker", *, data_dir: Path | None = None,
-                     env: dict | None = None) -> Worker:
+                     env: dict | None = None, module: str = "app") -> Worker:
+        """`python -m <module> worker`, once its /health answers."""
         port = free_port()
         data_dir = data_dir or self.tmp / name
         proc = self.spawn(name, ["worker", "-l", "info"], {
             "VOLSPIKE_DATA_DIR": str(data_dir), "VOLSPIKE_WEB_PORT": str(port), **(env or {}),
-        })
+        }, module)
         proc.__class__ = Worker
         proc.url = f"http://127.0.0.1:{port}"
         wait_until(f"{name} /health", lambda: http_get(proc.url + "/health")[0] == 200, 90, proc)
@@ -223,13 +225,21 @@ def pids_with_env(marker: str) -> list[int]:
 
 def samples(url: str, name: str) -> list[tuple[dict, float]]:
     """(labels, value) of every sample `name` on a Prometheus endpoint; [] when it is down."""
+    return all_samples(url).get(name, [])
+
+
+def all_samples(url: str, timeout: float = 2.0) -> dict[str, list[tuple[dict, float]]]:
+    """Every sample on a Prometheus endpoint by name, from one scrape; {} when it is down."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    status, body = http_get(url)
+    status, body = http_get(url, timeout)
+    out: dict[str, list[tuple[dict, float]]] = {}
     if status != 200:
-        return []
-    return [(s.labels, s.value) for family in text_string_to_metric_families(body.decode())
-            for s in family.samples if s.name == name]
+        return out
+    for family in text_string_to_metric_families(body.decode()):
+        for s in family.samples:
+            out.setdefault(s.name, []).append((s.labels, s.value))
+    return out
 
 
 def metric(url: str, name: str, **labels) -> float | None:

@@ -1,0 +1,1 @@
+"""Tests of the benchmark harness (smoke only: a benchmark is never a timed test)."""

@@ -183,8 +183,8 @@ class Settings:
     #: <data dir>/archive
     archive_dir: Path = field(default_factory=lambda: Path())
     #: VOLSPIKE_ARCHIVE_ROLL_ROWS — the archive writes its files (and acks their scores)
-    #: once this many rows are buffered … 20000
-    archive_roll_rows: int = field(default_factory=lambda: _int("ARCHIVE_ROLL_ROWS", 20000))
+    #: once this many rows are buffered (each holds its score unacked in memory) … 5000
+    archive_roll_rows: int = field(default_factory=lambda: _int("ARCHIVE_ROLL_ROWS", 5000))
     #: VOLSPIKE_ARCHIVE_ROLL_SECONDS — … or once the oldest buffered row is this old. 60
     archive_roll_seconds: float = field(
         default_factory=lambda: _float("ARCHIVE_ROLL_SECONDS", 60.0)

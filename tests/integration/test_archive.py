@@ -8,7 +8,7 @@ import pytest
 
 from models import archive, dataset
 from tests.integration.fixtures import RECORDING
-from tests.stack import wait_until
+from tests.stack import metric, samples, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +47,22 @@ def test_archive_survives_kill_9_and_trains_like_the_recording(stack, coinbase_d
     result = stack.run(["train", "--data", str(root), "--search-seconds", "1",
                         "--tracking-uri", f"sqlite:///{tmp_path / 'own.db'}"])
     assert result["alias"] == "champion" and result["test"]["rows"] > 0
+
+
+def test_the_worker_retrains_on_schedule_and_serves_the_new_champion(stack, tmp_path):
+    """Own, empty registry: the worker starts on the baseline; its scheduled retrain on the
+    archive registers a first model, which becomes champion and serves without a restart."""
+    own = {"VOLSPIKE_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'own.db'}",
+           "VOLSPIKE_MLFLOW_ARTIFACTS": str(tmp_path / "own-artifacts")}
+    stack.env.update(own)
+    stack.start_broker()
+    worker = stack.start_worker(env={**SMALL_FILES, "VOLSPIKE_RETRAIN_INTERVAL_SECONDS": "30",
+                                     "VOLSPIKE_SEARCH_SECONDS": "1"})
+    stack.run(["simulate", "--seconds", "1800", "--max", "--start", "1767225600",
+               "--products", "BTC-USD,ETH-USD"])
+    wait_until("a scheduled retrain", lambda: (metric(
+        worker.url + "/metrics", "volspike_retrains_total", result="ok") or 0) >= 1, 300, worker)
+    assert "retraining from the archive: schedule" in worker.tail(500)
+    wait_until("the retrained champion serving", lambda: any(
+        labels["version"] == "1" and value == 1.0 for labels, value in
+        samples(worker.url + "/metrics", "volspike_model_info")), 60, worker)

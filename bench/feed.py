@@ -26,8 +26,10 @@ from models.dataset import iter_messages, recordings
 from models.simulator import Market, iso
 from models.ticks import Rejected, parse, parse_time, route
 
-#: feed messages per ticks.raw message in a backlog, as `RawPublisher` sends them
+#: feed messages per ticks.raw message in a backlog, and the linger of a live
+#: source, as `RawPublisher` has them
 MAX_FRAMES = 200
+LINGER = 0.005
 #: a silence longer than this (seconds of event time) is shortened to one second
 MAX_GAP = 30.0
 #: per loop: sequence numbers and trade ids move past anything the recordings hold
@@ -122,6 +124,12 @@ def routed(messages: Iterable[bytes]) -> Iterator[Item]:
                        int(ts * 1000) if ts is not None else None, data, n)
 
 
+async def _sleep_until(moment: float) -> None:
+    delay = moment - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
 def batched(items: list[Item], max_frames: int = MAX_FRAMES) -> list[tuple]:
     """(key, timestamp ms, frames) as `RawPublisher` sends a backlog: one product's
     messages together, malformed ones alone."""
@@ -174,8 +182,11 @@ class Producer:
                                          timestamp_ms=ts_ms, headers=headers("bench", len(frames)))
 
     async def send_paced(self, topic: str, items: Iterator[Item], rate: float,
-                         seconds: float) -> list[tuple[Item, list[float]]]:
-        """Open loop at `rate` messages/s; each item with a cell the ack's wall time fills.
+                         seconds: float, linger: float = LINGER,
+                         ) -> list[tuple[Item, list[float]]]:
+        """Open loop at `rate` messages/s, sent as a live `RawPublisher` sends them: what
+        arrived within one `linger` goes out together, batched per product. Each item
+        comes with a cell that its batch's ack fills with the wall time.
 
         The ack time stands for the append time: a record is appended between the
         produce request and its ack, and the ack is handled within a fraction of a
@@ -183,15 +194,30 @@ class Producer:
         """
         sent: list[tuple[Item, list[float]]] = []
         futures = []
+        batcher = Batcher(MAX_FRAMES)
+
+        async def send(batches: list[tuple]) -> None:
+            for key, ts_ms, pairs in batches:
+                future = await self._send(topic, key, ts_ms, [item.value for item, _ in pairs])
+                future.add_done_callback(
+                    lambda _f, cells=[c for _, c in pairs]: [c.append(time.time()) for c in cells])
+                futures.append(future)
+
         start, n = time.perf_counter(), int(rate * seconds)
+        window_end = start + linger  # RawPublisher sends what is pending every `linger`
         for i, item in enumerate(itertools.islice(items, n)):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            cell: list[float] = []
-            future = await self._send(topic, item.key, item.ts_ms, [item.value])
-            future.add_done_callback(lambda _f, c=cell: c.append(time.time()))
-            futures.append(future)
-            sent.append((item, cell))
+            due = start + i / rate
+            while due >= window_end:
+                await _sleep_until(window_end)
+                await send(batcher.drain())
+                window_end += linger
+            await _sleep_until(due)
+            pair: tuple[Item, list[float]] = (item, [])
+            sent.append(pair)
+            if item.key is None or item.ts_ms is None:
+                await send([(item.key, item.ts_ms, [pair])])
+            elif (full := batcher.add(item.key, item.ts_ms, pair)) is not None:
+                await send([full])
+        await send(batcher.drain())
         await asyncio.gather(*futures)
         return sent

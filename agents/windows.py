@@ -29,7 +29,7 @@ from faust.types import TP, EventT
 from agents.scoring import scorer
 from app import history, metrics
 from app.core import app, dlq_topic, raw_topic, scores_topic
-from app.produce import SOURCE_HEADER, split_frames
+from app.produce import SOURCE_HEADER, header, split_frames
 from app.records import DeadLetter, Score, window_id
 from app.settings import settings
 from models.bars import Bar, BarBuilder, Outcome
@@ -72,12 +72,10 @@ Closed = tuple[ProductState, Bar, list[float], float]
 
 def source_of(headers) -> str:
     """The `source` header publishers set on ticks.raw; "unknown" for foreign producers."""
-    if headers:
-        items = headers.items() if isinstance(headers, dict) else headers
-        for key, value in items:
-            if key == SOURCE_HEADER:
-                return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return "unknown"
+    value = header(headers, SOURCE_HEADER)
+    if value is None:
+        return "unknown"
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 class WindowStage:

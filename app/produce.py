@@ -23,12 +23,20 @@ FRAMES_HEADER = "frames"
 SEPARATOR = b"\n"
 
 
+def header(headers, name: str) -> bytes | None:
+    """A record header's value: Faust gives headers as a dict or as (key, value) pairs."""
+    if headers:
+        items = headers.items() if isinstance(headers, dict) else headers
+        for key, value in items:
+            if key == name:
+                return value
+    return None
+
+
 def split_frames(value: bytes, headers) -> list[bytes]:
     """The feed messages one ticks.raw message carries (one, unless FRAMES_HEADER says)."""
-    if headers and isinstance(value, bytes | bytearray):
-        items = headers.items() if isinstance(headers, dict) else headers
-        if any(key == FRAMES_HEADER for key, _ in items):
-            return value.split(SEPARATOR)
+    if isinstance(value, bytes | bytearray) and header(headers, FRAMES_HEADER) is not None:
+        return value.split(SEPARATOR)
     return [value]
 
 

@@ -3,4 +3,4 @@
 Importing this package registers every agent and timer on the Faust app.
 """
 
-from agents import alerts, archive, quality, windows  # noqa: F401
+from agents import archive, quality, windows  # noqa: F401

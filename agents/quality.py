@@ -17,15 +17,18 @@ import sys
 import time
 from pathlib import Path
 
-from agents.archive import live
 from agents.scoring import scorer
 from app import metrics
 from app.core import app
 from app.settings import settings
 from models import archive, drift
 from models.features import FEATURES
+from models.live import LiveQuality
 
 log = logging.getLogger(__name__)
+
+#: every scored window, fed by the windows stage, for the live PR-AUC
+live = LiveQuality(settings.live_quality_seconds)
 
 REPORT_DIR = settings.data_dir / "drift"
 LIVE_QUALITY_INTERVAL = 10.0

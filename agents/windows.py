@@ -1,17 +1,22 @@
-"""ticks.raw → parsed ticks → 1-second bars → features → scores.
+"""ticks.raw → parsed ticks → 1-second bars → features → scores → alerts and archive.
 
 Throughput: a ticks.raw message may carry many feed messages (sources batch
 a backlog, see app/produce.py), so Faust's per-message cost is paid per
-batch, not per tick; the bars a message closes are scored with one model
-call. The open bar of each product lives in memory and is written to
-the bars table once, when it closes, not once per tick. Nothing is lost on a
-crash because a tick's offset is acknowledged only after the bar holding it
-is closed and written (acks go out in offset order per partition, since
-Faust commits past gaps in the ack list). After a crash, ticks of bars that
-were still open are redelivered and rebuild them; ticks of closed bars are
-recognised from the restored bars and skipped, and the scores of bars closed
-since the last commit are sent again, so the same input always yields the
-same bars and scores (`_restore` says why this is exact)."""
+batch, not per tick. Everything a closed bar produces is done here, in
+process, per message: the bars it closes are scored with one model call,
+their scores sent straight to the producer as JSON, alerts decided
+(agents/alerts.py), rows handed to the archive (agents/archive.py); then
+each product's closed bars are written to the bars table as one record, with
+the builder's and the alert state after them. No agent reads `scores` back.
+
+Nothing is lost on a crash because a tick's offset is acknowledged only
+after the bar holding it is closed and written and archived (acks go out in
+offset order per partition, since Faust commits past gaps in the ack list).
+After a crash, ticks of bars that were still open are redelivered and
+rebuild them; ticks of closed bars are recognised from the restored bars and
+skipped, and what the bars closed since the last commit produced (scores,
+alerts, archive rows) is sent again, so the same input always yields the
+same bars, scores and alerts (`_restore` says why this is exact)."""
 
 from __future__ import annotations
 
@@ -23,15 +28,20 @@ import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
+import orjson
 from faust.streams import _current_event
 from faust.types import TP, EventT
 
+from agents.alerts import decide, send_alert
+from agents.archive import archiver
+from agents.quality import live
 from agents.scoring import scorer
 from app import history, metrics
 from app.core import app, dlq_topic, raw_topic, scores_topic
 from app.produce import SOURCE_HEADER, header, split_frames
 from app.records import DeadLetter, Score, window_id
 from app.settings import settings
+from models import archive
 from models.bars import Bar, BarBuilder, Outcome
 from models.features import FEATURES, History, compute
 from models.ticks import Rejected, parse
@@ -39,25 +49,32 @@ from tables.bars import bars, product_state, window_range
 
 log = logging.getLogger(__name__)
 
+#: Faust's record metadata, so consumers typed `Score` read what we send as raw JSON
+SCORE_NS = {"ns": Score._options.namespace}
+
 
 @dataclass
 class ProductState:
     builder: BarBuilder
     history: History
     tp: TP
-    #: starts of this product's bars in the bars table, oldest first (for purging)
-    stored: deque[int] = field(default_factory=deque)
+    #: this product's records in the bars table, (first, last bar start), oldest first
+    stored: deque[tuple[int, int]] = field(default_factory=deque)
     #: offsets of ticks redelivered after a restart end here (for metrics only)
     seen_offset: int = -1
     open_offsets: dict[int, int] = field(default_factory=dict)
+    #: agents/alerts.py's state after this product's last scored bar
+    alert: dict | None = None
     last_event: EventT | None = None
     last_wall: float = 0.0
     #: this product's ticks counter per source, looked up once, not per tick
     counters: dict[str, object] = field(default_factory=dict)
     windows: object = None  # this product's windows-scored counter
+    key: bytes = b""
 
     def __post_init__(self) -> None:
         self.windows = metrics.WINDOWS.labels(self.builder.product)
+        self.key = self.builder.product.encode()
 
     def counter(self, source: str):
         counter = self.counters.get(source)
@@ -108,7 +125,7 @@ class WindowStage:
             except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the stream
                 rejected = exc if isinstance(exc, Rejected) else Rejected("parser_error", repr(exc))
                 if closed:
-                    await self._close(closed, offset)
+                    await self._close(closed, tp, offset)
                 await self._dead_letter(event, raw, index, rejected)
                 if generation != self.generation:
                     return
@@ -119,7 +136,7 @@ class WindowStage:
                 state = self.products.get(tick.product)
                 if state is None:
                     if closed:
-                        await self._close(closed, offset)
+                        await self._close(closed, tp, offset)
                     state = await self._restore(tick.product, tp, generation)
                     if state is None:
                         return
@@ -138,7 +155,7 @@ class WindowStage:
                 for bar in bars_closed:
                     closed.append(self._push(state, bar))
         if closed:
-            await self._close(closed, offset)
+            await self._close(closed, tp, offset)
             if generation != self.generation:
                 return
         self._release(tp)
@@ -164,14 +181,16 @@ class WindowStage:
     async def _restore(self, product: str, tp: TP, generation: int) -> ProductState | None:
         """State of a product this worker has not seen since it got the partition.
 
-        Everything comes from the bars table: each closed bar is one write that
-        carries the builder state after it, and a product's bars share one
-        changelog partition, so the restored bars are exactly those written
-        before the crash, in order. Their scores may not have reached the broker
-        when the bar was written after the last commit (the commit flushes the
-        producer first); those bars are the ones closed at or after the offset
-        the partition resumed from, and their scores are sent again: the same
-        bars give the same scores, and consumers drop duplicates by id. None when the
+        Everything comes from the bars table: each record holds the bars one
+        message closed, with the builder's and the alert state after them, and
+        a product's records share one changelog partition, so the restored
+        bars are exactly those written before the crash, in order. What they
+        produced may not have reached the broker or the archive when the
+        record was written after the last commit (the commit flushes the
+        producer first, and waits for the archive); those records are the ones
+        written at or after the offset the partition resumed from, and their
+        scores, alerts and archive rows are sent again: the same bars give the
+        same scores, and consumers drop duplicates by id. None when the
         partition was revoked meanwhile.
         """
         resumed_at = self.resumed_at[tp]
@@ -179,29 +198,39 @@ class WindowStage:
             (key[1][0], value) for key, value in bars.table.items() if key[0] == product
         )
         await scorer.ensure_loaded()
+        await scores_topic.maybe_declare()
         if generation != self.generation:
             return None
         state = ProductState(BarBuilder(product, grace=settings.grace_seconds), History(), tp)
         self.products[product] = state
         if not saved:
             return state
-        last_start, last = saved[-1]
+        resend: list[Closed] = []
+        fired: set[int] = set()
+        resend_from = math.inf
+        for start, value in saved:
+            # a record from before bars were batched holds one "bar" and no alert state
+            chunk = [Bar.from_dict(b) for b in value.get("bars") or [value["bar"]]]
+            state.stored.append((int(start), chunk[-1].start))
+            state.seen_offset = max(state.seen_offset, value["offset"])
+            again = value["offset"] >= resumed_at
+            for bar in chunk:
+                pushed = self._push(state, bar)
+                if again:
+                    resend.append(pushed)
+            if again:
+                fired.update(value.get("fired", ()))
+                resend_from = min(resend_from, value["offset"])
+        last_start, last = chunk[-1].start, saved[-1][1]
         state.builder = BarBuilder.from_state(
-            product, {"closed_through": int(last_start), "carry_mid": last["carry_mid"],
+            product, {"closed_through": last_start, "carry_mid": last["carry_mid"],
                       "recent_ids": []}, grace=settings.grace_seconds,
         )
-        resend: list[Closed] = []
-        for _start, value in saved:
-            bar = Bar.from_dict(value["bar"])
-            state.stored.append(bar.start)
-            state.seen_offset = max(state.seen_offset, value["offset"])
-            pushed = self._push(state, bar)
-            if value["offset"] >= resumed_at:
-                resend.append(pushed)
-        for score in self._scores(resend):
-            await scores_topic.send(key=product.encode(), value=score)
-        self._purge(state, int(last_start))
-        log.info("restored %s: %d bars through %d, %d scores sent again",
+        state.alert = last.get("alert")
+        if resend:
+            await self._publish(resend, tp, int(resend_from), again=fired)
+        self._purge(state, last_start)
+        log.info("restored %s: %d records through %d, %d windows sent again",
                  product, len(saved), last_start, len(resend))
         return state
 
@@ -214,10 +243,9 @@ class WindowStage:
         return state, bar, compute(state.history), time.perf_counter() - started
 
     @staticmethod
-    def _scores(closed: list[Closed]) -> list[Score]:
-        """Score closed bars with one model call: per call, not per row, is what it costs."""
-        if not closed:
-            return []
+    def _scores(closed: list[Closed]) -> list[dict]:
+        """Scores of closed bars, as sent on `scores`, from one model call: per call, not
+        per row, is what scoring costs."""
         started = time.perf_counter()
         probabilities, threshold, model_name, model_version = scorer.score_many(
             [features for _, _, features, _ in closed])
@@ -225,56 +253,92 @@ class WindowStage:
         scores = []
         for (_, bar, features, cost), probability in zip(closed, probabilities, strict=True):
             metrics.SCORING_SECONDS.observe(cost + share)
-            scores.append(Score(
-                id=window_id(bar.product, bar.end),
-                product=bar.product,
-                window_start=bar.start,
-                window_end=bar.end,
-                features=dict(zip(FEATURES, features, strict=True)),
-                probability=probability,
-                threshold=threshold,
-                model_name=model_name,
-                model_version=model_version,
-                bar=bar.to_dict(),
-            ))
+            scores.append({
+                "id": window_id(bar.product, bar.end),
+                "product": bar.product,
+                "window_start": bar.start,
+                "window_end": bar.end,
+                "features": dict(zip(FEATURES, features, strict=True)),
+                "probability": probability,
+                "threshold": threshold,
+                "model_name": model_name,
+                "model_version": model_version,
+                "bar": bar.to_dict(),
+                "__faust": SCORE_NS,
+            })
         return scores
 
-    async def _close(self, closed: list[Closed], offset: int) -> None:
-        """Send the scores of closed bars, then write each bar: one table write per bar,
-        never per tick; the web view's state once per product. Empties `closed`."""
-        table, now, latest = bars.table, time.time(), {}
-        for (state, bar, _, _), score in zip(closed, self._scores(closed), strict=True):
-            product = bar.product
-            metrics.EVENT_LAG_SECONDS.observe(max(now - bar.end, 0.0))
-            state.windows.inc()
-            await scores_topic.send(key=product.encode(), value=score)
+    async def _publish(self, closed: list[Closed], tp: TP, offset: int,
+                       again: set[int] | None = None) -> list[tuple[dict, bool]]:
+        """Score closed bars and send what they produce: scores, alerts, archive rows, chart
+        points. Alerts are decided here, except when sending `again` after a restart: then
+        the windows that alerted before (their ends) alert again. (score, alerted) per bar."""
+        topic, now = scores_topic.get_topic_name(), time.time()
+        producer = await app.maybe_start_producer()
+        scores, rows, out = self._scores(closed), [], []
+        for (state, bar, _, _), score in zip(closed, scores, strict=True):
+            if again is None:
+                state.alert, fire = decide(
+                    state.alert, bar.end, score["probability"], score["threshold"])
+                metrics.EVENT_LAG_SECONDS.observe(max(now - bar.end, 0.0))
+                state.windows.inc()
+            else:
+                fire = bar.end in again
+            await producer.send(topic, state.key, orjson.dumps(score), None, None, None)
+            if fire:
+                await send_alert(score, again=again is not None)
             history.record_score(score, bar.mid_close)
-            bar_dict = score.bar
-            table[(product, window_range(bar.start))] = {
-                "bar": bar_dict, "carry_mid": state.builder.carry_mid, "offset": offset,
-            }
-            state.stored.append(bar.start)
-            self._purge(state, bar.start)
-            state.seen_offset = max(state.seen_offset, offset)
-            latest[product] = (bar_dict, score)
+            live.observe(bar, score["features"], score["probability"])
+            rows.append(archive.row(score))
+            out.append((score, fire))
+        archiver.add(tp, offset, rows)
+        return out
+
+    async def _close(self, closed: list[Closed], tp: TP, offset: int) -> None:
+        """Publish what closed bars produce, then write each product's bars as one bars-table
+        record (never one per tick or per bar) and the web view's state. Empties `closed`."""
+        published = await self._publish(closed, tp, offset)
+        batches: dict[str, tuple[ProductState, list[dict], list[int], dict]] = {}
+        for (state, bar, _, _), (score, fired) in zip(closed, published, strict=True):
+            batch = batches.get(bar.product)
+            saved, ends = batch[1:3] if batch else ([], [])
+            saved.append(score["bar"])
+            if fired:
+                ends.append(bar.end)
+            batches[bar.product] = (state, saved, ends, score)
         closed.clear()
-        for product, (bar_dict, score) in latest.items():
+        table = bars.table
+        for product, (state, saved, fired, score) in batches.items():
+            first, last = saved[0]["start"], saved[-1]["start"]
+            table[(product, window_range(first))] = {
+                "bars": saved, "carry_mid": state.builder.carry_mid, "offset": offset,
+                "alert": state.alert, "fired": fired,
+            }
+            state.stored.append((first, last))
+            self._purge(state, last)
+            state.seen_offset = max(state.seen_offset, offset)
             product_state[product] = {
-                "bar": bar_dict,
-                "score": {"probability": score.probability, "threshold": score.threshold,
-                          "model_version": score.model_version, "features": score.features},
+                "bar": score["bar"],
+                "score": {"probability": score["probability"], "threshold": score["threshold"],
+                          "model_version": score["model_version"],
+                          "features": score["features"]},
             }
 
     def _purge(self, state: ProductState, start: int) -> None:
         """Delete bars older than the retention, by event time."""
         horizon = start - settings.bar_retention_seconds
         stored, table = state.stored, bars.table
-        while stored and stored[0] < horizon:
-            del table[(state.builder.product, window_range(stored.popleft()))]
+        while stored and stored[0][1] < horizon:
+            del table[(state.builder.product, window_range(stored.popleft()[0]))]
+
+    def release(self, tps: set[TP]) -> None:
+        for tp in tps:
+            self._release(tp)
 
     def _release(self, tp: TP) -> None:
-        """Ack, in offset order, every event below the oldest tick still in an open bar."""
-        watermark = math.inf
+        """Ack, in offset order, every event below the oldest tick still in an open bar or in
+        a bar not archived yet."""
+        watermark = archiver.holds(tp)
         for state in self.products.values():
             if state.tp == tp and state.open_offsets:
                 first = min(state.open_offsets.values())
@@ -301,7 +365,7 @@ class WindowStage:
             # table writes go to the partition of the product's last event
             token = _current_event.set(weakref.ref(state.last_event))
             try:
-                await self._close([self._push(state, bar) for bar in due],
+                await self._close([self._push(state, bar) for bar in due], state.tp,
                                   state.last_event.message.offset)
             finally:
                 _current_event.reset(token)
@@ -310,14 +374,18 @@ class WindowStage:
     def on_revoked(self, revoked: set[TP]) -> None:
         """Forget partitions we lose: their unacked ticks will be redelivered."""
         self.generation += 1
-        for product in [p for p, s in self.products.items() if s.tp in revoked]:
+        lost = {p for p, s in self.products.items() if s.tp in revoked}
+        for product in lost:
             del self.products[product]
+        live.forget(lost)
+        archiver.on_revoked(revoked)
         for tp in revoked:
             self.pending.pop(tp, None)
             self.resumed_at.pop(tp, None)
 
 
 stage = WindowStage()
+archiver.on_written = stage.release
 
 
 @app.agent(raw_topic)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 
 from app import metrics
-from app.records import Alert, Score
+from app.records import Alert
 
 #: one point per closed 1-second window: 15 minutes and a margin
 SCORES_KEPT = 1000
@@ -23,23 +23,25 @@ _points: dict[str, deque[dict]] = {}
 _alerts: deque[dict] = deque(maxlen=ALERTS_KEPT)
 
 
-def record_score(score: Score, price: float | None) -> None:
-    """Keep the score and its bar's close mid as a chart point; set the live gauges."""
-    metrics.PROBABILITY.labels(score.product).set(score.probability)
-    metrics.THRESHOLD.set(score.threshold)
-    points = _points.get(score.product)
+def record_score(score: dict, price: float | None) -> None:
+    """Keep a score (as sent on `scores`) and its bar's close mid as a chart point;
+    set the live gauges."""
+    product, end = score["product"], score["window_end"]
+    metrics.PROBABILITY.labels(product).set(score["probability"])
+    metrics.THRESHOLD.set(score["threshold"])
+    points = _points.get(product)
     if points is None:
-        points = _points[score.product] = deque(maxlen=SCORES_KEPT)
-    if points and score.window_end <= points[-1]["t"]:
-        return  # a redelivered score after a rebalance
+        points = _points[product] = deque(maxlen=SCORES_KEPT)
+    if points and end <= points[-1]["t"]:
+        return  # a re-sent score after a restart or rebalance
     if price <= 0:  # a bar of trades only has no quote: carry the last mid
         price = points[-1]["mid"] if points else None
     points.append({
-        "t": score.window_end,
+        "t": end,
         "mid": price,
-        "rv": score.features.get("rv_60"),
-        "p": score.probability,
-        "threshold": score.threshold,
+        "rv": score["features"].get("rv_60"),
+        "p": score["probability"],
+        "threshold": score["threshold"],
     })
 
 

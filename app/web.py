@@ -213,8 +213,7 @@ async def alerts(self: web.View, request: web.Request) -> web.Response:
     if not 1 <= limit <= MAX_ALERTS:
         raise BadRequest(400, f"limit must be between 1 and {MAX_ALERTS}")
     if product is not None:
-        # the alerts agent runs where the product's scores partition is: the same
-        # partition number as its ticks, hence as its product-state key
+        # alerts are raised where the product's ticks partition is: its product-state key's
         routed = await _on_owner(self, request, product)
         if routed is not None:
             return routed

@@ -49,3 +49,12 @@ def topic_reader():
         return [m for m in out if products is None or m.get("product") in products]
 
     return read
+
+
+@pytest.fixture(autouse=True)
+def fresh_partitions(faust_app):
+    """Each test starts as after a rebalance: test contexts restart their offsets at 0, so
+    another test's open bars and unarchived windows would hold this test's acks."""
+    from agents.windows import stage
+
+    stage.on_revoked(set(stage.pending))

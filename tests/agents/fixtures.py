@@ -39,3 +39,16 @@ def quotes(product: str, seconds: int, per_second: int = 4, start: int = T0) -> 
             out.append(ticker(product, start + s + (k + 0.5) / per_second, mid - 0.01,
                               mid + 0.01, seq))
     return out
+
+
+async def feed(messages: list[bytes], product: str, source: str | None = "replay") -> list:
+    """Put messages to the windows agent; what it sent is on the broker on return."""
+    from agents.windows import windows
+    from app.core import app
+
+    headers = {"source": source.encode()} if source else None
+    async with windows.test_context() as agent:
+        events = [await agent.put(raw, key=product.encode(), headers=headers)
+                  for raw in messages]
+    await app.producer.flush()
+    return events

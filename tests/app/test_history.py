@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import history
-from app.records import Alert, Score
+from app.records import Alert
 
 
 @pytest.fixture(autouse=True)
@@ -14,10 +14,11 @@ def empty(monkeypatch):
     monkeypatch.setattr(history, "_alerts", type(history._alerts)(maxlen=history.ALERTS_KEPT))
 
 
-def score(end: int, p: float = 0.1, product: str = "BTC-USD") -> Score:
-    return Score(id=f"{product}:{end}", product=product, window_start=end - 1, window_end=end,
-                 features={"rv_60": 1e-4}, probability=p, threshold=0.5,
-                 model_name="m", model_version="1")
+def score(end: int, p: float = 0.1, product: str = "BTC-USD") -> dict:
+    """A score as the windows stage sends it on `scores`."""
+    return {"id": f"{product}:{end}", "product": product, "window_start": end - 1,
+            "window_end": end, "features": {"rv_60": 1e-4}, "probability": p,
+            "threshold": 0.5, "model_name": "m", "model_version": "1"}
 
 
 def alert(end: int, product: str = "BTC-USD") -> Alert:

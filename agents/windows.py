@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 SCORE_NS = {"ns": Score._options.namespace}
 
 
-@dataclass
+@dataclass(eq=False)
 class ProductState:
     builder: BarBuilder
     history: History
@@ -119,6 +119,7 @@ class WindowStage:
         now = time.time()
         #: bars closed by this message, scored together (one model call) before any await
         closed: list[Closed] = []
+        applied: dict[ProductState, int] = {}  # ticks counted once per message, not per tick
         for index, raw in enumerate(split_frames(event.value, message.headers)):
             try:
                 ticks = parse(raw)
@@ -144,7 +145,7 @@ class WindowStage:
                 state.last_wall = now
                 outcome, bars_closed = state.builder.feed(tick)
                 if outcome is Outcome.APPLIED:
-                    state.counter(source).inc()
+                    applied[state] = applied.get(state, 0) + 1
                     start = int(tick.ts)
                     if start not in state.open_offsets:
                         state.open_offsets[start] = offset
@@ -158,6 +159,8 @@ class WindowStage:
             await self._close(closed, tp, offset)
             if generation != self.generation:
                 return
+        for state, count in applied.items():
+            state.counter(source).inc(count)
         self._release(tp)
 
     async def _dead_letter(self, event: EventT, raw: object, frame: int, exc: Rejected) -> None:

@@ -20,6 +20,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import fields
 from datetime import UTC, datetime
+from functools import cache
+from operator import itemgetter
 from pathlib import Path
 
 import pandas as pd
@@ -50,38 +52,39 @@ SCHEMA = pa.schema([
 ])
 
 
-def row(score: dict) -> dict:
-    """One archive row from a Score message (as a dict); product stays in `score`."""
-    bar, features = score["bar"], score["features"]
-    return {
-        "product": score["product"],
-        "id": score["id"],
-        "window_start": score["window_start"],
-        "window_end": score["window_end"],
-        "probability": score["probability"],
-        "threshold": score["threshold"],
-        "model_name": score["model_name"],
-        "model_version": score["model_version"],
-        **{name: features.get(name, float("nan")) for name in FEATURES},
-        **{f"bar_{name}": bar[name] for name in BAR_FIELDS},
-    }
+#: a row as `row` makes it: the product, then SCHEMA's columns in order
+ROW = ("product", *SCHEMA.names)
+_features = itemgetter(*FEATURES)
+_bar = itemgetter(*BAR_FIELDS)
 
 
-def partition(product: str, window_end: int) -> str:
-    day = datetime.fromtimestamp(window_end, UTC).strftime("%Y-%m-%d")
-    return f"date={day}/product={product}"
+def row(score: dict) -> tuple:
+    """One archive row (ROW order) from a Score message as a dict: a flat tuple, because
+    the worker makes one per window and the writer transposes them to columns."""
+    return (score["product"], score["id"], score["window_start"], score["window_end"],
+            score["probability"], score["threshold"], score["model_name"],
+            score["model_version"], *_features(score["features"]), *_bar(score["bar"]))
 
 
-def write(root: Path, rows: Iterable[dict]) -> list[Path]:
+@cache
+def partition(product: str, day: int) -> str:
+    """The folder of a product's rows of one UTC day (days since the epoch)."""
+    return f"date={datetime.fromtimestamp(day * 86400, UTC):%Y-%m-%d}/product={product}"
+
+
+def write(root: Path, rows: Iterable[tuple]) -> list[Path]:
     """Write rows as one complete file per (date, product); returns the final paths."""
-    groups: dict[str, list[dict]] = defaultdict(list)
+    end = ROW.index("window_end")
+    groups: dict[str, list[tuple]] = defaultdict(list)
     for item in rows:
-        groups[partition(item["product"], item["window_end"])].append(item)
+        groups[partition(item[0], item[end] // 86400)].append(item)
     written = []
     for folder, items in sorted(groups.items()):
-        columns = {name: [item[name] for item in items] for name in SCHEMA.names}
-        table = pa.Table.from_pydict(columns, schema=SCHEMA)
-        name = f"{items[0]['window_end']}-{uuid.uuid4().hex[:12]}.parquet"
+        columns = list(zip(*items, strict=True))[1:]
+        arrays = [pa.array(values, type=column.type)
+                  for values, column in zip(columns, SCHEMA, strict=True)]
+        table = pa.Table.from_arrays(arrays, schema=SCHEMA)
+        name = f"{items[0][end]}-{uuid.uuid4().hex[:12]}.parquet"
         written.append(commit_table(table, root / folder / name))
     return written
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
 
 from models.ticks import Tick
@@ -88,11 +88,14 @@ class Bar:
                 self.buy_volume += tick.size
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {name: getattr(self, name) for name in FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict) -> Bar:
         return cls(**data)
+
+
+FIELDS = tuple(f.name for f in fields(Bar))
 
 
 class Outcome(Enum):

@@ -17,12 +17,17 @@ import numpy as np
 
 from models import forecast
 from models.features import FEATURE_SPEC_HASH, FEATURES
+from models.trees import Ensemble
 
 MODEL_NAME = "volspike-xgb"
 EXPERIMENT = "volspike"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 META_ARTIFACT = "volspike.json"
+
+#: up to this many rows × trees a call goes to the numpy trees (no fixed cost), beyond to
+#: XGBoost (less per row): the two cross near here on this machine (docs/benchmarks.md)
+SMALL_BATCH = 4096
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +91,30 @@ class ServingModel:
     def columns(self) -> np.ndarray:
         return forecast.columns(self.inputs)
 
+    @cached_property
+    def ensemble(self) -> Ensemble | None:
+        """The booster as numpy trees; None for a booster they cannot evaluate."""
+        try:
+            return Ensemble(self.booster)
+        except (ValueError, KeyError) as exc:
+            log.warning("%s version %s scored by XGBoost alone: %s", self.name, self.version, exc)
+            return None
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """The booster's output for rows in its column order: the numpy trees for a few rows
+        (XGBoost's call costs ~0.2 ms whatever the rows), XGBoost itself for many."""
+        ensemble = self.ensemble
+        if ensemble is not None and len(x) * ensemble.count <= SMALL_BATCH:
+            return ensemble.predict(x)
+        return self.booster.inplace_predict(x)
+
     def predict(self, features: list[float]) -> float:
         row = np.asarray(features, dtype=np.float64)[self.columns].reshape(1, -1)
-        residual = float(self.booster.inplace_predict(row)[0])
+        residual = float(self.residuals(row)[0])
         return forecast.probability_one(features, residual, self.shrink, self.tau, self.sigma)
 
     def predict_many(self, rows: np.ndarray) -> np.ndarray:
-        residual = np.asarray(self.booster.inplace_predict(rows[:, self.columns]),
-                              dtype=np.float64)
+        residual = np.asarray(self.residuals(rows[:, self.columns]), dtype=np.float64)
         logf = forecast.log_forecast(rows, residual, self.shrink)
         return forecast.probability(logf, self.tau, self.sigma)
 
@@ -107,7 +128,22 @@ def check(model: ServingModel) -> ServingModel:
     probability = model.predict([0.0] * len(FEATURES))
     if not 0.0 <= probability <= 1.0:
         raise Refused(f"{model.name} version {model.version} scored {probability} on warm-up")
+    _check_ensemble(model)
     return model
+
+
+def _check_ensemble(model: ServingModel) -> None:
+    """Serve the numpy trees only if they give XGBoost's exact numbers on this model."""
+    if model.ensemble is None:
+        return
+    rng = np.random.default_rng(0)
+    shape = (256, len(model.inputs))
+    rows = rng.normal(size=shape) * 10.0 ** rng.uniform(-6, 1, size=shape)  # every scale
+    rows[::7, ::3] = np.nan
+    if not np.array_equal(model.ensemble.predict(rows), model.booster.inplace_predict(rows)):
+        log.warning("%s version %s: numpy trees differ from XGBoost; XGBoost serves alone",
+                    model.name, model.version)
+        model.ensemble = None
 
 
 def _client():

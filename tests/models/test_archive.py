@@ -41,7 +41,8 @@ def score_messages(bars_by_product: dict) -> list[dict]:
 
 def test_archive_gives_back_the_same_training_rows(tmp_path):
     bars = simulated_bars(900)
-    rows = [archive.row(message) for message in score_messages(bars)]
+    messages = score_messages(bars)
+    rows = [archive.row(message) for message in messages]
     # several rolls, and at-least-once delivery: a chunk written twice
     for chunk in (rows[:700], rows[500:1400], rows[1400:]):
         archive.write(tmp_path, chunk)
@@ -49,7 +50,7 @@ def test_archive_gives_back_the_same_training_rows(tmp_path):
     frame = archive.read(tmp_path)
     assert len(frame) == len(rows) and frame["id"].is_unique
     assert {p.parent.name for p in archive.files(tmp_path)} == {f"product={p}" for p in bars}
-    assert archive.newest_window_end(tmp_path) == max(r["window_end"] for r in rows)
+    assert archive.newest_window_end(tmp_path) == max(m["window_end"] for m in messages)
     pd.testing.assert_frame_equal(dataset.feature_frame(dataset.archive_bars([tmp_path])),
                                   dataset.feature_frame(bars))
     since = frame["window_end"].iloc[len(frame) // 2]

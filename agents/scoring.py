@@ -15,7 +15,7 @@ import logging
 
 import numpy as np
 
-from app import metrics
+from app import heap, metrics
 from app.core import app
 from app.settings import settings
 from models import registry
@@ -91,6 +91,7 @@ class Scorer:
             metrics.MODEL_RELOADS.labels("loaded" if first else "swapped").inc()
             if not first:
                 log.info("hot reload: %s → version %s", previous, model.version)
+                heap.settle(collect=False)
 
     def _settle(self, no_champion: bool) -> None:
         """No usable new champion: the first time, serve persistence and say why."""
@@ -187,6 +188,13 @@ def _load_checked(version: str) -> registry.ServingModel:
 
 
 scorer = Scorer()
+
+
+@app.task
+async def load_then_settle() -> None:
+    """Serve a model from the start, then take the start-up heap out of the GC's walks."""
+    await scorer.ensure_loaded()
+    heap.settle()
 
 
 @app.timer(interval=settings.model_poll_seconds)

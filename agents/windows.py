@@ -37,7 +37,7 @@ from agents.archive import archiver
 from agents.quality import live
 from agents.scoring import scorer
 from app import history, metrics
-from app.core import app, dlq_topic, raw_topic, scores_topic
+from app.core import alerts_topic, app, dlq_topic, raw_topic, scores_topic
 from app.produce import SOURCE_HEADER, header, split_frames
 from app.records import DeadLetter, Score, window_id
 from app.settings import settings
@@ -201,7 +201,6 @@ class WindowStage:
             (key[1][0], value) for key, value in bars.table.items() if key[0] == product
         )
         await scorer.ensure_loaded()
-        await scores_topic.maybe_declare()
         if generation != self.generation:
             return None
         state = ProductState(BarBuilder(product, grace=settings.grace_seconds), History(), tp)
@@ -395,6 +394,18 @@ archiver.on_written = stage.release
 async def windows(stream):
     async for event in stream.noack().events():
         await stage.on_event(event)
+
+
+@app.task
+async def declare_outputs() -> None:
+    """Output topics exist from the start, so their consumers can subscribe before the
+    first tick: no agent subscribes to them, which is what otherwise creates a topic.
+    Faust creates them (VOLSPIKE_TOPIC_DECLARE), or asking the broker for their metadata
+    does (auto-creation, as the embedded broker and Kafka's default do)."""
+    producer = await app.maybe_start_producer()
+    for topic in (scores_topic, alerts_topic, dlq_topic):
+        await topic.maybe_declare()
+        await producer._ensure_producer().partitions_for(topic.get_topic_name())
 
 
 @app.on_partitions_revoked.connect

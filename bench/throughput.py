@@ -73,8 +73,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    """The partitions of `topic`, once the consumer's metadata knows them."""
-    for _ in range(50):
+    """The partitions of `topic`, once the consumer's metadata knows them (a worker that
+    just started may take a few seconds to declare its output topics)."""
+    for _ in range(300):
         parts = consumer.partitions_for_topic(topic)
         if parts:
             return parts

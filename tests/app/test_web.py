@@ -113,3 +113,9 @@ def test_json_logs(live):
     assert len(records) > 10
     assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
     assert any("Starting" in r["message"] for r in records)
+
+
+def test_the_start_up_heap_is_taken_out_of_gc_passes(live):
+    """Full GC passes over the start-up heap stopped the loop 100-300 ms (app/heap.py)."""
+    wait_until("the heap settled", lambda: "heap settled" in live.worker.log.read_text(),
+               60, live.worker)

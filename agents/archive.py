@@ -80,7 +80,7 @@ class Archiver:
             flat = [row for part in rows.values() for row in part]
             try:
                 written = await asyncio.to_thread(archive.write, settings.archive_dir, flat)
-            except OSError as exc:  # a full disk must not stop scoring: retry next roll
+            except Exception as exc:  # noqa: BLE001 - a full disk, or any failure: retry next roll
                 metrics.ARCHIVE_ERRORS.inc()
                 log.error("archive write to %s failed (%s); retrying with the next roll",
                           settings.archive_dir, exc)

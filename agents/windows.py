@@ -283,7 +283,6 @@ class WindowStage:
                 state.alert, fire = decide(
                     state.alert, bar.end, score["probability"], score["threshold"])
                 metrics.EVENT_LAG_SECONDS.observe(max(now - bar.end, 0.0))
-                state.windows.inc()
             else:
                 fire = bar.end in again
             await producer.send(topic, state.key, orjson.dumps(score), None, None, None)
@@ -316,6 +315,7 @@ class WindowStage:
                 "bars": saved, "carry_mid": state.builder.carry_mid, "offset": offset,
                 "alert": state.alert, "fired": fired,
             }
+            state.windows.inc(len(saved))
             state.stored.append((first, last))
             self._purge(state, last)
             state.seen_offset = max(state.seen_offset, offset)

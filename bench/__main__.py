@@ -157,29 +157,27 @@ async def run(args: argparse.Namespace, stack: Stack, tmp: Path) -> dict:
             return int(sum(v for name in CONSUMED for _, v in scraped.get(name, [])))
 
         if "pipeline" not in skip:
-            log(f"full pipeline over {args.ticks:,} ticks" +
-                ("" if "profile" in skip else ", under py-spy"))
+            log(f"full pipeline over {args.ticks:,} ticks")
             async with feed.Producer(bootstrap) as producer:
                 await producer.touch("ticks.raw")
-                spies: list[Proc] = []
-                out = args.out.parent / "pipeline-profile.txt"
                 before: dict[str, float] = {}
-
-                def warm() -> None:
-                    """Counters and the profile start once the model is loaded."""
-                    before.update(counters(worker.url))
-                    if "profile" not in skip:
-                        out.parent.mkdir(parents=True, exist_ok=True)
-                        spies.append(Proc("py-spy", profile.start(pid, out), tmp / "py-spy.log"))
-                        stack.procs.append(spies[0])
-
                 p = await backlog_rounds(producer, "ticks.raw", pipeline_items, args.ticks,
                                          args.chunk, pid, pipeline_progress, warmup=warmup,
-                                         after_warmup=warm)
+                                         after_warmup=lambda: before.update(counters(worker.url)))
                 after = counters(worker.url)
-                for spy in spies:
+                if "profile" not in skip:
+                    # a pass of its own, so py-spy's sampling is not in the figure above
+                    ticks = max(args.ticks // 2, args.chunk)
+                    log(f"the pipeline under py-spy over {ticks:,} more ticks")
+                    out = args.out.parent / "pipeline-profile.txt"
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    spy = Proc("py-spy", profile.start(pid, out), tmp / "py-spy.log")
+                    stack.procs.append(spy)
+                    spied = await backlog_rounds(producer, "ticks.raw", pipeline_items, ticks,
+                                                 args.chunk, pid, pipeline_progress, warmup=0)
                     spy.kill(signal.SIGINT)
                     spy.popen.wait(30)
+                    phases["pipeline_under_py_spy"] = spied.as_dict()
                     result["profile"] = {"file": str(out), **profile.summarize(out)}
             phases["pipeline"] = p.as_dict()
             bars = after["volspike_windows_scored_total"] - before[

@@ -106,8 +106,9 @@ def profile_table(r: dict) -> str:
     if not shares or not us_tick:
         return ""
     per_bar = pipe.get("ticks_per_bar") or 0
-    lines = [f"Where the pipeline worker's CPU goes (py-spy, {prof['samples']:,} busy samples; "
-             f"{us_tick:g} µs CPU per tick, {per_bar:g} ticks per closed bar):", "",
+    lines = [f"Where the pipeline worker's CPU goes (shares: py-spy, {prof['samples']:,} busy "
+             f"samples in a pass of its own; µs: the measured pass's {us_tick:g} µs CPU per "
+             f"tick, {per_bar:g} ticks per closed bar):", "",
              "| stage | % of busy | µs per tick | µs per closed bar |", "|---|---|---|---|"]
     for label, pct in sorted(shares.items(), key=lambda kv: -kv[1]):
         if pct:

@@ -37,12 +37,14 @@ class Archiver:
         self.writing: dict[TP, int] = {}  # the same, for the file being written
         self.count = 0
         self.oldest: float | None = None  # monotonic time of the oldest buffered row
+        #: after a failed write, no new attempt before this (monotonic): one per roll period
+        self.retry_at = 0.0
         #: called with the partitions whose rows just reached the disk (to ack their ticks)
         self.on_written: Callable[[set[TP]], None] = lambda tps: None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
 
-    def add(self, tp: TP, offset: int, rows: list[dict]) -> None:
+    def add(self, tp: TP, offset: int, rows: list[tuple]) -> None:
         """Rows of windows closed by the tick message at `offset` of `tp`."""
         if not rows:
             return
@@ -52,7 +54,8 @@ class Archiver:
         self.count += len(rows)
         if self.oldest is None:
             self.oldest = time.monotonic()
-        if self.count >= settings.archive_roll_rows and self._task is None:
+        if (self.count >= settings.archive_roll_rows and self._task is None
+                and time.monotonic() >= self.retry_at):
             self._task = asyncio.ensure_future(self._roll())
 
     async def _roll(self) -> None:
@@ -66,8 +69,9 @@ class Archiver:
         return min(self.first.get(tp, math.inf), self.writing.get(tp, math.inf))
 
     def due(self) -> bool:
-        return self.oldest is not None and (
-            time.monotonic() - self.oldest >= settings.archive_roll_seconds)
+        now = time.monotonic()
+        return self.oldest is not None and now >= self.retry_at and (
+            now - self.oldest >= settings.archive_roll_seconds)
 
     async def flush(self) -> None:
         """Write the buffered rows as complete files, then release their ticks' acks."""
@@ -84,6 +88,7 @@ class Archiver:
                 metrics.ARCHIVE_ERRORS.inc()
                 log.error("archive write to %s failed (%s); retrying with the next roll",
                           settings.archive_dir, exc)
+                self.retry_at = time.monotonic() + settings.archive_roll_seconds
                 for tp, part in rows.items():
                     if tp in self.writing:  # else revoked meanwhile: redelivered elsewhere
                         self.add(tp, self.writing[tp], part)

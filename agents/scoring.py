@@ -91,7 +91,7 @@ class Scorer:
             metrics.MODEL_RELOADS.labels("loaded" if first else "swapped").inc()
             if not first:
                 log.info("hot reload: %s → version %s", previous, model.version)
-                heap.settle(collect=False)
+                heap.settle()
 
     def _settle(self, no_champion: bool) -> None:
         """No usable new champion: the first time, serve persistence and say why."""

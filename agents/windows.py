@@ -7,7 +7,9 @@ process, per message: the bars it closes are scored with one model call,
 their scores sent straight to the producer as JSON, alerts decided
 (agents/alerts.py), rows handed to the archive (agents/archive.py); then
 each product's closed bars are written to the bars table as one record, with
-the builder's and the alert state after them. No agent reads `scores` back.
+their verdicts and the builder's and the alert state after them. No agent
+reads `scores` back. The idle timer's closes take the same lock as a message,
+so a product's bars are closed, decided and written in event-time order.
 
 Nothing is lost on a crash because a tick's offset is acknowledged only
 after the bar holding it is closed and written and archived (acks go out in
@@ -15,11 +17,13 @@ offset order per partition, since Faust commits past gaps in the ack list).
 After a crash, ticks of bars that were still open are redelivered and
 rebuild them; ticks of closed bars are recognised from the restored bars and
 skipped, and what the bars closed since the last commit produced (scores,
-alerts, archive rows) is sent again, so the same input always yields the
-same bars, scores and alerts (`_restore` says why this is exact)."""
+alerts, archive rows) is sent again from their records, so a crash changes
+no bar, score or alert (`_restore` says why this is exact). Records are
+purged by event time, but never one a restart could still need."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import math
@@ -58,8 +62,9 @@ class ProductState:
     builder: BarBuilder
     history: History
     tp: TP
-    #: this product's records in the bars table, (first, last bar start), oldest first
-    stored: deque[tuple[int, int]] = field(default_factory=deque)
+    #: this product's records in the bars table, (first bar start, last bar start, offset of
+    #: the message that closed them), oldest first
+    stored: deque[tuple[int, int, int]] = field(default_factory=deque)
     #: offsets of ticks redelivered after a restart end here (for metrics only)
     seen_offset: int = -1
     open_offsets: dict[int, int] = field(default_factory=dict)
@@ -105,8 +110,15 @@ class WindowStage:
         self.resumed_at: dict[TP, int] = {}
         #: bumped at each revocation; an event in flight across one stops, it is redelivered
         self.generation = 0
+        #: a message and the idle timer's closes never interleave: bars close, are decided
+        #: and are written in event-time order per product
+        self.lock = asyncio.Lock()
 
     async def on_event(self, event: EventT) -> None:
+        async with self.lock:
+            await self._on_event(event)
+
+    async def _on_event(self, event: EventT) -> None:
         generation = self.generation
         message = event.message
         tp, offset = message.tp, message.offset
@@ -138,6 +150,8 @@ class WindowStage:
                 if state is None:
                     if closed:
                         await self._close(closed, tp, offset)
+                        if generation != self.generation:
+                            return
                     state = await self._restore(tick.product, tp, generation)
                     if state is None:
                         return
@@ -190,11 +204,12 @@ class WindowStage:
         bars are exactly those written before the crash, in order. What they
         produced may not have reached the broker or the archive when the
         record was written after the last commit (the commit flushes the
-        producer first, and waits for the archive); those records are the ones
-        written at or after the offset the partition resumed from, and their
-        scores, alerts and archive rows are sent again: the same bars give the
-        same scores, and consumers drop duplicates by id. None when the
-        partition was revoked meanwhile.
+        producer first, and acks wait for the archive's file); those records
+        are the ones written at or after the offset the partition resumed
+        from, and their scores, alerts and archive rows are sent again from
+        the verdicts the record saved, so they are the same whatever model
+        serves now; consumers drop duplicates by id. None when the partition
+        was revoked meanwhile.
         """
         resumed_at = self.resumed_at[tp]
         saved = sorted(
@@ -207,54 +222,54 @@ class WindowStage:
         self.products[product] = state
         if not saved:
             return state
-        resend: list[Closed] = []
-        fired: set[int] = set()
-        resend_from = math.inf
+        resend: list[tuple[list[Closed], dict]] = []
         for start, value in saved:
             # a record from before bars were batched holds one "bar" and no alert state
             chunk = [Bar.from_dict(b) for b in value.get("bars") or [value["bar"]]]
-            state.stored.append((int(start), chunk[-1].start))
+            state.stored.append((int(start), chunk[-1].start, value["offset"]))
             state.seen_offset = max(state.seen_offset, value["offset"])
-            again = value["offset"] >= resumed_at
-            for bar in chunk:
-                pushed = self._push(state, bar)
-                if again:
-                    resend.append(pushed)
-            if again:
-                fired.update(value.get("fired", ()))
-                resend_from = min(resend_from, value["offset"])
+            pushed = [self._push(state, bar) for bar in chunk]
+            if value["offset"] >= resumed_at:
+                resend.append((pushed, value))
         last_start, last = chunk[-1].start, saved[-1][1]
         state.builder = BarBuilder.from_state(
             product, {"closed_through": last_start, "carry_mid": last["carry_mid"],
                       "recent_ids": []}, grace=settings.grace_seconds,
         )
         state.alert = last.get("alert")
-        if resend:
-            await self._publish(resend, tp, int(resend_from), again=fired)
+        for pushed, value in resend:
+            await self._publish(pushed, tp, value["offset"], again=set(value.get("fired", ())),
+                                given=value.get("verdicts"))
+            if generation != self.generation:
+                return None
         self._purge(state, last_start)
         log.info("restored %s: %d records through %d, %d windows sent again",
-                 product, len(saved), last_start, len(resend))
+                 product, len(saved), last_start, sum(len(p) for p, _ in resend))
         return state
 
     @staticmethod
     def _push(state: ProductState, bar: Bar) -> Closed:
         """Add a closed bar to its product's history; its features, and what they cost."""
         started = time.perf_counter()
-        state.open_offsets.pop(bar.start, None)
         state.history.push(bar)
         return state, bar, compute(state.history), time.perf_counter() - started
 
     @staticmethod
-    def _scores(closed: list[Closed]) -> list[dict]:
-        """Scores of closed bars, as sent on `scores`, from one model call: per call, not
-        per row, is what scoring costs."""
-        started = time.perf_counter()
-        probabilities, threshold, model_name, model_version = scorer.score_many(
-            [features for _, _, features, _ in closed])
-        share = (time.perf_counter() - started) / len(closed)
+    def _scores(closed: list[Closed], given: list[list] | None = None) -> list[dict]:
+        """Scores of closed bars, as sent on `scores`, from one model call (per call, not per
+        row, is what scoring costs); or from the verdicts `given` by their saved record, so a
+        window sent again after a restart is the same whatever model serves by then."""
+        if given is None:
+            started = time.perf_counter()
+            probabilities, threshold, name, version = scorer.score_many(
+                [features for _, _, features, _ in closed])
+            share = (time.perf_counter() - started) / len(closed)
+            for _, _, _, cost in closed:
+                metrics.SCORING_SECONDS.observe(cost + share)
+            given = [[p, threshold, name, version] for p in probabilities]
         scores = []
-        for (_, bar, features, cost), probability in zip(closed, probabilities, strict=True):
-            metrics.SCORING_SECONDS.observe(cost + share)
+        for (_, bar, features, _), verdict in zip(closed, given, strict=True):
+            probability, threshold, model_name, model_version = verdict
             scores.append({
                 "id": window_id(bar.product, bar.end),
                 "product": bar.product,
@@ -271,13 +286,14 @@ class WindowStage:
         return scores
 
     async def _publish(self, closed: list[Closed], tp: TP, offset: int,
-                       again: set[int] | None = None) -> list[tuple[dict, bool]]:
+                       again: set[int] | None = None,
+                       given: list[list] | None = None) -> list[tuple[dict, bool]]:
         """Score closed bars and send what they produce: scores, alerts, archive rows, chart
         points. Alerts are decided here, except when sending `again` after a restart: then
         the windows that alerted before (their ends) alert again. (score, alerted) per bar."""
         topic, now = scores_topic.get_topic_name(), time.time()
         producer = await app.maybe_start_producer()
-        scores, rows, out = self._scores(closed), [], []
+        scores, rows, out = self._scores(closed, given), [], []
         for (state, bar, _, _), score in zip(closed, scores, strict=True):
             if again is None:
                 state.alert, fire = decide(
@@ -299,24 +315,29 @@ class WindowStage:
         """Publish what closed bars produce, then write each product's bars as one bars-table
         record (never one per tick or per bar) and the web view's state. Empties `closed`."""
         published = await self._publish(closed, tp, offset)
-        batches: dict[str, tuple[ProductState, list[dict], list[int], dict]] = {}
+        batches: dict[str, tuple[ProductState, list[dict], list[list], list[int], dict]] = {}
         for (state, bar, _, _), (score, fired) in zip(closed, published, strict=True):
             batch = batches.get(bar.product)
-            saved, ends = batch[1:3] if batch else ([], [])
+            saved, verdicts, ends = batch[1:4] if batch else ([], [], [])
             saved.append(score["bar"])
+            verdicts.append([score["probability"], score["threshold"], score["model_name"],
+                             score["model_version"]])
             if fired:
                 ends.append(bar.end)
-            batches[bar.product] = (state, saved, ends, score)
+            batches[bar.product] = (state, saved, verdicts, ends, score)
         closed.clear()
         table = bars.table
-        for product, (state, saved, fired, score) in batches.items():
+        for product, (state, saved, verdicts, fired, score) in batches.items():
             first, last = saved[0]["start"], saved[-1]["start"]
             table[(product, window_range(first))] = {
-                "bars": saved, "carry_mid": state.builder.carry_mid, "offset": offset,
-                "alert": state.alert, "fired": fired,
+                "bars": saved, "verdicts": verdicts, "carry_mid": state.builder.carry_mid,
+                "offset": offset, "alert": state.alert, "fired": fired,
             }
             state.windows.inc(len(saved))
-            state.stored.append((first, last))
+            state.stored.append((first, last, offset))
+            # written: the ticks of these bars no longer hold the partition's acks
+            for bar in saved:
+                state.open_offsets.pop(bar["start"], None)
             self._purge(state, last)
             state.seen_offset = max(state.seen_offset, offset)
             product_state[product] = {
@@ -327,10 +348,13 @@ class WindowStage:
             }
 
     def _purge(self, state: ProductState, start: int) -> None:
-        """Delete bars older than the retention, by event time."""
+        """Delete records older than the retention, by event time, but never one a restart
+        would re-send: closed by a message that is not acked yet."""
         horizon = start - settings.bar_retention_seconds
+        queue = self.pending.get(state.tp)
+        unacked = queue[0][0] if queue else math.inf
         stored, table = state.stored, bars.table
-        while stored and stored[0][1] < horizon:
+        while stored and stored[0][1] < horizon and stored[0][2] < unacked:
             del table[(state.builder.product, window_range(stored.popleft()[0]))]
 
     def release(self, tps: set[TP]) -> None:
@@ -355,23 +379,26 @@ class WindowStage:
     async def close_idle(self, now: float) -> None:
         """Live only: close bars of products that went quiet (wall-clock timer)."""
         idle, tolerance = settings.idle_close_seconds, settings.live_tolerance_seconds
-        for state in list(self.products.values()):
-            builder = state.builder
-            if not builder.open or state.last_event is None:
-                continue
-            if now - state.last_wall < idle or abs(now - builder.watermark) > tolerance + idle:
-                continue
-            due = builder.close_until(now - settings.grace_seconds)
-            if not due:
-                continue
-            # table writes go to the partition of the product's last event
-            token = _current_event.set(weakref.ref(state.last_event))
-            try:
-                await self._close([self._push(state, bar) for bar in due], state.tp,
-                                  state.last_event.message.offset)
-            finally:
-                _current_event.reset(token)
-            self._release(state.tp)
+        async with self.lock:
+            for product, state in list(self.products.items()):
+                builder = state.builder
+                if self.products.get(product) is not state:  # its partition was revoked
+                    continue
+                if not builder.open or state.last_event is None:
+                    continue
+                if now - state.last_wall < idle or abs(now - builder.watermark) > tolerance + idle:
+                    continue
+                due = builder.close_until(now - settings.grace_seconds)
+                if not due:
+                    continue
+                # table writes go to the partition of the product's last event
+                token = _current_event.set(weakref.ref(state.last_event))
+                try:
+                    await self._close([self._push(state, bar) for bar in due], state.tp,
+                                      state.last_event.message.offset)
+                finally:
+                    _current_event.reset(token)
+                self._release(state.tp)
 
     def on_revoked(self, revoked: set[TP]) -> None:
         """Forget partitions we lose: their unacked ticks will be redelivered."""

@@ -93,10 +93,14 @@ def commit_table(table: pa.Table, final: Path, row_group_size: int | None = None
     """Write `table` to a temporary file beside `final`, fsync it, rename it into place."""
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path(final)
-    with open(temp, "wb") as fh:
-        pq.write_table(table, fh, row_group_size=row_group_size, compression="zstd")
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(temp, "wb") as fh:
+            pq.write_table(table, fh, row_group_size=row_group_size, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)  # a failed write leaves nothing behind (kill -9 may)
+        raise
     os.replace(temp, final)
     _fsync_dir(final.parent)
     return final

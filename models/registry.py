@@ -136,11 +136,21 @@ def _check_ensemble(model: ServingModel) -> None:
     """Serve the numpy trees only if they give XGBoost's exact numbers on this model."""
     if model.ensemble is None:
         return
-    rng = np.random.default_rng(0)
+    rng, trees = np.random.default_rng(0), model.ensemble
     shape = (256, len(model.inputs))
     rows = rng.normal(size=shape) * 10.0 ** rng.uniform(-6, 1, size=shape)  # every scale
     rows[::7, ::3] = np.nan
-    if not np.array_equal(model.ensemble.predict(rows), model.booster.inplace_predict(rows)):
+    # and values on each split and one float32 step either side of it, where a
+    # comparison done differently would show
+    ties = rows.copy()
+    for column in range(shape[1]):
+        cuts = trees.split[(trees.left != np.arange(len(trees.left))) & (trees.feature == column)]
+        if len(cuts):
+            ties[:, column] = rng.choice(cuts, size=shape[0])
+    ties32 = ties.astype(np.float32)
+    rows = np.vstack([rows, ties, np.nextafter(ties32, np.float32(np.inf)).astype(np.float64),
+                      np.nextafter(ties32, np.float32(-np.inf)).astype(np.float64)])
+    if not np.array_equal(trees.predict(rows), model.booster.inplace_predict(rows)):
         log.warning("%s version %s: numpy trees differ from XGBoost; XGBoost serves alone",
                     model.name, model.version)
         model.ensemble = None

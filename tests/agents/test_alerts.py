@@ -3,6 +3,8 @@ are scored."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.agents.fixtures import T0, feed, quotes
@@ -96,3 +98,43 @@ def test_an_alert_names_the_inputs_that_drove_it(run, topic_reader):
     [alert] = topic_reader("alerts", {"AD-USD"})
     assert alert["severity"] == "warning"
     assert alert["drivers"] == {"rv_60": 1e-4}  # the persistence baseline's one input
+
+
+def test_a_restart_sends_the_saved_verdicts_again_whatever_model_serves_now(run, topic_reader):
+    """Windows re-sent after a restart (their record written at or after the offset the
+    partition resumes from) carry the verdicts and alerts they had, not a new model's."""
+    from agents.scoring import scorer
+    from agents.windows import stage
+    from tests.agents.fixtures import ticker
+
+    run(scorer.ensure_loaded())
+    serving, scorer.model = scorer.model, ScriptedModel([0.2, 0.97, 0.99, 0.1])
+    try:
+        run(feed(quotes("RS-USD", 5), "RS-USD"))
+    finally:
+        scorer.model = serving  # the persistence baseline serves from here on
+    first = topic_reader("scores", {"RS-USD"})
+    [alert] = topic_reader("alerts", {"RS-USD"})
+
+    stage.on_revoked(set(stage.pending))  # the partition is lost, then assigned again
+
+    async def one_more_tick() -> None:
+        from agents.archive import archiver
+        from agents.windows import windows
+        from app.core import app
+
+        async with windows.test_context() as agent:
+            await agent.put(ticker("RS-USD", T0 + 5.5, 99.0, 99.02, 999), key=b"RS-USD")
+            for _ in range(200):  # one message: let the agent finish it before the context ends
+                if archiver.count >= 4:  # the four windows re-sent, to the archive too
+                    break
+                await asyncio.sleep(0.05)
+        await app.producer.flush()
+
+    run(one_more_tick())
+
+    scores = topic_reader("scores", {"RS-USD"})
+    again = scores[len(first):]
+    assert [s["id"] for s in again] == [s["id"] for s in first]
+    assert again == first  # same probabilities and model version, not persistence's
+    assert topic_reader("alerts", {"RS-USD"}) == [alert, alert]

@@ -20,7 +20,8 @@ def test_a_backlog_goes_out_in_batches_each_product_in_order():
     interleaved = [raw for pair in zip(first, second, strict=True) for raw in pair]
 
     async def publish() -> None:
-        async with RawPublisher("replay", max_frames=50) as publisher:
+        # no linger flush mid-backlog: on a slow machine one cut a batch at 49 frames
+        async with RawPublisher("replay", max_frames=50, linger=60.0) as publisher:
             for raw in interleaved:
                 await publisher.publish(raw)
             await publisher.publish(b'{"P-broken"')

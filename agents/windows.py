@@ -294,7 +294,7 @@ class WindowStage:
         topic, now = scores_topic.get_topic_name(), time.time()
         producer = await app.maybe_start_producer()
         scores, rows, out = self._scores(closed, given), [], []
-        for (state, bar, _, _), score in zip(closed, scores, strict=True):
+        for (state, bar, features, _), score in zip(closed, scores, strict=True):
             if again is None:
                 state.alert, fire = decide(
                     state.alert, bar.end, score["probability"], score["threshold"])
@@ -305,7 +305,7 @@ class WindowStage:
             if fire:
                 await send_alert(score, again=again is not None)
             history.record_score(score, bar.mid_close)
-            live.observe(bar, score["features"], score["probability"])
+            live.observe(bar, features, score["probability"])
             rows.append(archive.row(score))
             out.append((score, fire))
         archiver.add(tp, offset, rows)
@@ -315,23 +315,23 @@ class WindowStage:
         """Publish what closed bars produce, then write each product's bars as one bars-table
         record (never one per tick or per bar) and the web view's state. Empties `closed`."""
         published = await self._publish(closed, tp, offset)
-        batches: dict[str, tuple[ProductState, list[dict], list[list], list[int], dict]] = {}
-        for (state, bar, _, _), (score, fired) in zip(closed, published, strict=True):
-            batch = batches.get(bar.product)
-            saved, verdicts, ends = batch[1:4] if batch else ([], [], [])
-            saved.append(score["bar"])
-            verdicts.append([score["probability"], score["threshold"], score["model_name"],
-                             score["model_version"]])
-            if fired:
-                ends.append(bar.end)
-            batches[bar.product] = (state, saved, verdicts, ends, score)
+        by_product: dict[str, list[tuple[dict, bool]]] = {}
+        states = {}
+        for (state, bar, _, _), done in zip(closed, published, strict=True):
+            by_product.setdefault(bar.product, []).append(done)
+            states[bar.product] = state
         closed.clear()
         table = bars.table
-        for product, (state, saved, verdicts, fired, score) in batches.items():
+        for product, done in by_product.items():
+            state, score = states[product], done[-1][0]
+            saved = [s["bar"] for s, _ in done]
             first, last = saved[0]["start"], saved[-1]["start"]
             table[(product, window_range(first))] = {
-                "bars": saved, "verdicts": verdicts, "carry_mid": state.builder.carry_mid,
-                "offset": offset, "alert": state.alert, "fired": fired,
+                "bars": saved,
+                "verdicts": [[s["probability"], s["threshold"], s["model_name"],
+                              s["model_version"]] for s, _ in done],
+                "carry_mid": state.builder.carry_mid, "offset": offset, "alert": state.alert,
+                "fired": [s["window_end"] for s, fired in done if fired],
             }
             state.windows.inc(len(saved))
             state.stored.append((first, last, offset))

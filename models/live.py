@@ -10,6 +10,7 @@ gauges say whether the model still beats them in production.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,14 +18,13 @@ import numpy as np
 from models import baselines, metrics
 from models.bars import Bar
 from models.dataset import segments
-from models.features import FEATURES
 from models.labels import HORIZON_SECONDS, future_rv
 
 
 @dataclass
 class _Product:
     bars: deque[Bar] = field(default_factory=deque)
-    rows: deque[tuple[list[float], float]] = field(default_factory=deque)
+    rows: deque[tuple[tuple[float, ...], float]] = field(default_factory=deque)
 
 
 class LiveQuality:
@@ -34,13 +34,14 @@ class LiveQuality:
         self.window, self.horizon = window, horizon
         self.products: dict[str, _Product] = {}
 
-    def observe(self, bar: Bar, features: dict[str, float], probability: float) -> None:
-        """One scored window; a redelivered (not newer) window is ignored."""
+    def observe(self, bar: Bar, features: Sequence[float], probability: float) -> None:
+        """One scored window (its feature vector in FEATURES order); a redelivered (not
+        newer) window is ignored. Kept as a tuple of floats, which the GC stops tracking."""
         state = self.products.setdefault(bar.product, _Product())
         if state.bars and bar.start <= state.bars[-1].start:
             return
         state.bars.append(bar)
-        state.rows.append(([features.get(name, np.nan) for name in FEATURES], probability))
+        state.rows.append((tuple(features), probability))
         oldest = bar.start - self.window - self.horizon
         while state.bars[0].start < oldest:
             state.bars.popleft()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from models import baselines, dataset, metrics
+from models.features import FEATURES
 from models.labels import threshold
 from models.live import LiveQuality
 from models.simulator import Market
@@ -21,8 +22,9 @@ def test_live_pr_auc_matches_offline_evaluation():
     by_key = {(b.product, b.end): b for bs in bars.values() for b in bs}
     for record in frame.to_dict("records"):
         bar = by_key[(record["product"], record["window_end"])]
-        live.observe(bar, record, record["probability"])
-        live.observe(bar, record, 0.0)  # a redelivery changes nothing
+        vector = [record[name] for name in FEATURES]
+        live.observe(bar, vector, record["probability"])
+        live.observe(bar, vector, 0.0)  # a redelivery changes nothing
 
     rows = dataset.labelled(frame)
     tau = threshold(rows["future_rv"].to_numpy(), 0.9)
@@ -36,5 +38,6 @@ def test_live_pr_auc_matches_offline_evaluation():
 
     short = LiveQuality(window=300)  # the rolling window forgets older windows
     for record in frame.to_dict("records"):
-        short.observe(by_key[(record["product"], record["window_end"])], record, 0.5)
+        short.observe(by_key[(record["product"], record["window_end"])],
+                      [record[name] for name in FEATURES], 0.5)
     assert short.evaluate(tau)["rows"] <= 3 * 301

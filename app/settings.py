@@ -182,8 +182,8 @@ class Settings:
     #: VOLSPIKE_ARCHIVE_DIR — the Parquet archive of bars, features and scores.
     #: <data dir>/archive
     archive_dir: Path = field(default_factory=lambda: Path())
-    #: VOLSPIKE_ARCHIVE_ROLL_ROWS — the archive writes its files (and acks their scores)
-    #: once this many rows are buffered (each holds its score unacked in memory) … 5000
+    #: VOLSPIKE_ARCHIVE_ROLL_ROWS — the archive writes its files (releasing the acks of the
+    #: ticks behind them) once this many rows are buffered in memory … 5000
     archive_roll_rows: int = field(default_factory=lambda: _int("ARCHIVE_ROLL_ROWS", 5000))
     #: VOLSPIKE_ARCHIVE_ROLL_SECONDS — … or once the oldest buffered row is this old. 60
     archive_roll_seconds: float = field(

@@ -41,6 +41,7 @@ from agents.archive import archiver
 from agents.quality import live
 from agents.scoring import scorer
 from app import history, metrics
+from app.batchsend import TopicBatches
 from app.core import alerts_topic, app, dlq_topic, raw_topic, scores_topic
 from app.produce import SOURCE_HEADER, header, split_frames
 from app.records import DeadLetter, Score, window_id
@@ -52,6 +53,7 @@ from models.ticks import Rejected, parse
 from tables.bars import bars, product_state, window_range
 
 log = logging.getLogger(__name__)
+score_batches = TopicBatches(scores_topic.get_topic_name())
 
 #: Faust's record metadata, so consumers typed `Score` read what we send as raw JSON
 SCORE_NS = {"ns": Score._options.namespace}
@@ -291,9 +293,9 @@ class WindowStage:
         """Score closed bars and send what they produce: scores, alerts, archive rows, chart
         points. Alerts are decided here, except when sending `again` after a restart: then
         the windows that alerted before (their ends) alert again. (score, alerted) per bar."""
-        topic, now = scores_topic.get_topic_name(), time.time()
-        producer = await app.maybe_start_producer()
-        scores, rows, out = self._scores(closed, given), [], []
+        now = time.time()
+        producer = (await app.maybe_start_producer())._ensure_producer()
+        scores, rows, out, records = self._scores(closed, given), [], [], []
         for (state, bar, features, _), score in zip(closed, scores, strict=True):
             if again is None:
                 state.alert, fire = decide(
@@ -301,13 +303,14 @@ class WindowStage:
                 metrics.EVENT_LAG_SECONDS.observe(max(now - bar.end, 0.0))
             else:
                 fire = bar.end in again
-            await producer.send(topic, state.key, orjson.dumps(score), None, None, None)
+            records.append((state.key, orjson.dumps(score)))
             if fire:
                 await send_alert(score, again=again is not None)
             history.record_score(score, bar.mid_close)
             live.observe(bar, features, score["probability"])
             rows.append(archive.row(score))
             out.append((score, fire))
+        await score_batches.send(producer, records)
         archiver.add(tp, offset, rows)
         return out
 

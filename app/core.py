@@ -29,6 +29,7 @@ app = faust.App(
     stream_wait_empty=False,
     broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
     producer_linger=settings.producer_linger_ms / 1000,
+    producer_max_batch_size=settings.producer_batch_bytes,
     web_bind=settings.web_host,
     web_host=settings.web_host,
     web_port=settings.web_port,

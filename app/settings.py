@@ -75,6 +75,12 @@ class Settings:
     #: VOLSPIKE_PRODUCER_LINGER_MS — how long the worker's producer gathers records into
     #: one request (scores, changelogs), ms: fewer, larger requests. 5
     producer_linger_ms: int = field(default_factory=lambda: _int("PRODUCER_LINGER_MS", 5))
+    #: VOLSPIKE_PRODUCER_BATCH_BYTES — the largest record batch the worker's producer builds,
+    #: bytes. A message's scores go out as one batch (app/batchsend.py); at ~1.2 kB a score,
+    #: Kafka's 16 kB default would split a backlog message's scores into several, each
+    #: waiting for the one before it. Must stay below the broker's message.max.bytes. 262144
+    producer_batch_bytes: int = field(
+        default_factory=lambda: _int("PRODUCER_BATCH_BYTES", 256 * 1024))
     #: VOLSPIKE_SESSION_TIMEOUT — consumer-group session timeout, seconds: how long a dead
     #: worker keeps its partitions. 10
     session_timeout: float = field(default_factory=lambda: _float("SESSION_TIMEOUT", 10.0))

@@ -54,20 +54,25 @@ FEATURE_SPEC_HASH = hashlib.sha256(
 ).hexdigest()[:16]
 
 
+#: Floats are summed as exact integers in units of 2**-1074, the smallest float, so the sum
+#: over a window is the difference of two prefix sums, correctly rounded: O(1) per window,
+#: and the same whatever came before the window (a history rebuilt after a restart, or
+#: built offline, gives the same features bit for bit).
+_UNIT = 1 << 1074
+
+
+def _exact(x: float) -> int:
+    num, den = x.as_integer_ratio()  # den is a power of two
+    return num << (1075 - den.bit_length())
+
+
 class History:
     """The closed bars of one product over the last `SPAN` seconds of its segment.
 
-    Beside the bars it keeps their values per second (0 for empty seconds),
-    so `compute` sums slices instead of rebuilding 301-second arrays for
-    every bar: the same numbers, added in the same order, several times faster.
-    The per-second values depend only on the bars pushed, never on when
-    `compute` runs, so a history rebuilt after a restart gives the same features.
+    Beside the bars it keeps their values per second (0 for empty seconds):
+    mids and highs/lows as they are, everything `compute` sums as prefix sums
+    (index i: the sum over the seconds before i).
     """
-
-    #: per-second series kept beside the bars: (name, Bar attribute)
-    FIELDS = (("high", "mid_high"), ("low", "mid_low"), ("ticks", "ticks"),
-              ("trades", "trades"), ("volume", "volume"), ("buys", "buy_volume"),
-              ("quotes", "quotes"), ("spread", "spread_bps_sum"), ("tick_var", "sum_sq_ret"))
 
     def __init__(self) -> None:
         self.bars: deque[Bar] = deque()
@@ -75,11 +80,26 @@ class History:
 
     def _reset(self) -> None:
         self.start = 0  # the second of index 0 in the series below
-        #: raw close mid (0 without a quote), carried mid, squared log return of the carried mid
+        #: raw close mid (0 without a quote), carried mid, mid high (0 without a quote),
+        #: mid low (inf without a quote, so `min` skips it)
         self.mid: list[float] = []
         self.carry: list[float] = []
-        self.sq: list[float] = []
-        self.series: dict[str, list] = {name: [] for name, _ in self.FIELDS}
+        self.high: list[float] = []
+        self.low: list[float] = []
+        #: prefix sums: squared log returns of the carried mid, in-bar squared returns,
+        #: spread bps, volume, buy volume (exact, in units of 2**-1074), then counts
+        self.sq: list[int] = [0]
+        self.tick_var: list[int] = [0]
+        self.spread: list[int] = [0]
+        self.volume: list[int] = [0]
+        self.buys: list[int] = [0]
+        self.ticks: list[int] = [0]
+        self.trades: list[int] = [0]
+        self.quotes: list[int] = [0]
+
+    def _prefixes(self) -> tuple[list[int], ...]:
+        return (self.sq, self.tick_var, self.spread, self.volume, self.buys, self.ticks,
+                self.trades, self.quotes)
 
     def push(self, bar: Bar) -> None:
         bars = self.bars
@@ -102,27 +122,30 @@ class History:
         if empty:
             self.mid.extend([0.0] * empty)
             self.carry.extend([carried] * empty)
-            self.sq.extend([0.0] * empty)
-            for values in self.series.values():
-                values.extend([0] * empty)
-        mid = bar.mid_close
-        self.mid.append(mid)
+            self.high.extend([0.0] * empty)
+            self.low.extend([math.inf] * empty)
+            for prefix in self._prefixes():
+                prefix.extend([prefix[-1]] * empty)
+        mid, sq = bar.mid_close, 0
         if mid > 0.0:
             if carried > 0.0 and mid != carried:
                 r = math.log(mid / carried)
-                self.sq.append(r * r)
-            else:
-                self.sq.append(0.0)
+                sq = _exact(r * r)
             carried = mid
-        else:
-            self.sq.append(0.0)
+        self.mid.append(mid)
         self.carry.append(carried)
-        for name, attr in self.FIELDS:
-            self.series[name].append(getattr(bar, attr))
+        self.high.append(bar.mid_high)
+        self.low.append(bar.mid_low if bar.mid_low > 0.0 else math.inf)
+        for prefix, value in ((self.sq, sq), (self.tick_var, _exact(bar.sum_sq_ret)),
+                              (self.spread, _exact(bar.spread_bps_sum)),
+                              (self.volume, _exact(bar.volume)),
+                              (self.buys, _exact(bar.buy_volume)), (self.ticks, bar.ticks),
+                              (self.trades, bar.trades), (self.quotes, bar.quotes)):
+            prefix.append(prefix[-1] + value)
         if len(self.mid) > 4 * SPAN:  # trim now and then, not at every push
             cut = len(self.mid) - (SPAN + 1)
             self.start += cut
-            for values in (self.mid, self.carry, self.sq, *self.series.values()):
+            for values in (self.mid, self.carry, self.high, self.low, *self._prefixes()):
                 del values[:cut]
 
     @property
@@ -139,73 +162,72 @@ def compute(history: History) -> list[float]:
 
     Over the span [t-300, t]: mids are carried forward from the first quote
     inside the span only, so returns at or before that second count as 0.
+    Written flat (no helpers, no containers): it runs once per closed bar.
     """
     n = SPAN + 1
-    mid, carry, sq = history.mid, history.carry, history.sq
+    mid, carry = history.mid, history.carry
     size = len(mid)
-    first = max(size - n, 0)
+    first = size - n if size > n else 0
     while first < size and mid[first] == 0.0:  # the first quoted second of the span
         first += 1
-    s = history.series
+    # prefix-sum indexes of the windows ending now; a window starts no earlier than 0
+    a10, a30, a60 = max(size - 10, 0), max(size - 30, 0), max(size - 60, 0)
+    a300, an = max(size - SPAN, 0), max(size - n, 0)
 
-    def tail(values: list, h: int) -> float:
-        return sum(values[-h:])
+    sq = history.sq
+    top = sq[size]
+    floor = first + 1 if first < size else size  # returns at or before the first quote: 0
+    var10 = (top - sq[max(a10, floor)]) / _UNIT
+    var30 = (top - sq[max(a30, floor)]) / _UNIT
+    var60 = (top - sq[max(a60, floor)]) / _UNIT
+    var300 = (top - sq[max(a300, floor)]) / _UNIT
+    rate300 = var300 / SPAN
+    rate_den = rate300 if rate300 > VAR_FLOOR else VAR_FLOOR
 
-    def tail_sq(h: int) -> float:
-        return sum(sq[max(size - h, first + 1):])
-
-    var = {h: tail_sq(h) for h in (10, 30, 60, SPAN)}
-    rv = {h: math.sqrt(v) for h, v in var.items()}
-    rate300 = var[SPAN] / SPAN
-    vr = [math.sqrt(_ratio(var[h] / h, rate300, VAR_FLOOR)) for h in (10, 30, 60)]
-
-    tick_var = s["tick_var"]
-    tick_var_ratio = _ratio(tail(tick_var, 60) / 60, tail(tick_var, n) / n, VAR_FLOOR)
+    tv = history.tick_var
+    tv60, tvn = (tv[size] - tv[a60]) / _UNIT / 60, (tv[size] - tv[an]) / _UNIT / n
     scale60 = math.sqrt(max(rate300, VAR_FLOOR) * 60)
     m_now = carry[-1] if first < size else 0.0
     then = size - 61
     m_then = carry[then] if then >= first and first < size else 0.0
     abs_ret_z = abs(math.log(m_now / m_then)) / scale60 if m_now > 0 and m_then > 0 else 0.0
-    hi = max(s["high"][-60:], default=0.0)
-    lo = min((x for x in s["low"][-60:] if x > 0.0), default=0.0)
-    range_z = math.log(hi / lo) / scale60 if hi > 0 and lo > 0 else 0.0
+    hi = max(history.high[-60:], default=0.0)
+    lo = min(history.low[-60:], default=math.inf)
+    range_z = math.log(hi / lo) / scale60 if hi > 0 and lo < math.inf else 0.0
 
-    quotes, spread = s["quotes"], s["spread"]
-
-    def mean_spread(h: int) -> float:
-        q = tail(quotes, h)
-        return tail(spread, h) / q if q else 0.0
-
-    spread60 = mean_spread(60)
-    spread300 = mean_spread(n)
-    spread10 = mean_spread(10) or spread300
+    quotes, spread = history.quotes, history.spread
+    q, s = quotes[size], spread[size]
+    q10, q60, qn = q - quotes[a10], q - quotes[a60], q - quotes[an]
+    spread10 = (s - spread[a10]) / _UNIT / q10 if q10 else 0.0
+    spread60 = (s - spread[a60]) / _UNIT / q60 if q60 else 0.0
+    spread300 = (s - spread[an]) / _UNIT / qn if qn else 0.0
+    if not spread10:
+        spread10 = spread300
     spread_ratio = _ratio(spread10, spread300, RATE_FLOOR) if spread300 else 1.0
 
-    def rate_ratio(values: list, h: int) -> float:
-        long = tail(values, n) / n
-        return _ratio(tail(values, h) / h, long, RATE_FLOOR) if long else 0.0
-
-    volume = s["volume"]
-    vol60 = tail(volume, 60)
-    imbalance = (2.0 * tail(s["buys"], 60) - vol60) / vol60 if vol60 > 0 else 0.0
+    ticks, trades, volume = history.ticks, history.trades, history.volume
+    t, tr, v = ticks[size], trades[size], volume[size]
+    ticks_long, trades_long = (t - ticks[an]) / n, (tr - trades[an]) / n
+    vol60, vol_long = (v - volume[a60]) / _UNIT, (v - volume[an]) / _UNIT / n
+    buys60 = (history.buys[size] - history.buys[a60]) / _UNIT
     return [
-        rv[10],
-        rv[30],
-        rv[60],
-        rv[SPAN],
-        vr[0],
-        vr[1],
-        vr[2],
-        tick_var_ratio,
+        math.sqrt(var10),
+        math.sqrt(var30),
+        math.sqrt(var60),
+        math.sqrt(var300),
+        math.sqrt(var10 / 10 / rate_den),
+        math.sqrt(var30 / 30 / rate_den),
+        math.sqrt(var60 / 60 / rate_den),
+        _ratio(tv60, tvn, VAR_FLOOR),
         abs_ret_z,
         range_z,
         spread60,
         spread_ratio,
-        rate_ratio(s["ticks"], 10),
-        rate_ratio(s["ticks"], 60),
-        rate_ratio(s["trades"], 60),
-        rate_ratio(volume, 60),
-        imbalance,
+        _ratio((t - ticks[a10]) / 10, ticks_long, RATE_FLOOR) if ticks_long else 0.0,
+        _ratio((t - ticks[a60]) / 60, ticks_long, RATE_FLOOR) if ticks_long else 0.0,
+        _ratio((tr - trades[a60]) / 60, trades_long, RATE_FLOOR) if trades_long else 0.0,
+        _ratio(vol60 / 60, vol_long, RATE_FLOOR) if vol_long else 0.0,
+        (2.0 * buys60 - vol60) / vol60 if vol60 > 0 else 0.0,
         len(history.bars) / n,
     ]
 

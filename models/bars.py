@@ -121,6 +121,8 @@ class BarBuilder:
         self.grace = grace
         self.dedupe_size = dedupe_size
         self.open: dict[int, Bar] = {}
+        #: the earliest end of an open bar: nothing closes before event time passes it
+        self._due = math.inf
         self.watermark = 0.0
         self.closed_through = -1  # start of the newest closed bar
         self.carry_mid = 0.0  # mid at the end of the newest closed bar that had one
@@ -141,18 +143,25 @@ class BarBuilder:
         if bar is None:
             bar = self.open[start] = Bar(self.product, start)
             self._open_ids[start] = []
+            if start + BAR_SECONDS < self._due:
+                self._due = start + BAR_SECONDS
         bar.add(tick)
         self._open_ids[start].append(tick_id)
         self._open_id_set.add(tick_id)
         if tick.ts > self.watermark:
             self.watermark = tick.ts
-            return Outcome.APPLIED, self.close_until(tick.ts - self.grace)
+            if tick.ts - self.grace >= self._due:
+                return Outcome.APPLIED, self.close_until(tick.ts - self.grace)
         return Outcome.APPLIED, []
 
     def close_until(self, ts: float) -> list[Bar]:
         """Close every open bar that ends at or before `ts`, oldest first."""
+        if ts < self._due:
+            return []
         due = sorted(s for s, b in self.open.items() if b.end <= ts)
-        return [self._close(start) for start in due]
+        closed = [self._close(start) for start in due]
+        self._due = min(self.open) + BAR_SECONDS if self.open else math.inf
+        return closed
 
     def _close(self, start: int) -> Bar:
         bar = self.open.pop(start)

@@ -53,59 +53,72 @@ class Rejected(ValueError):
         self.detail = detail
 
 
-_hour_cache: dict[str, int] = {}
+#: "YYYY-MM-DDTHH:MM:SS" → epoch seconds, for the seconds seen lately: ticks of one
+#: second share it, so a tick's time costs a dict lookup and its fraction
+_second_cache: dict[str, int] = {}
 
 
 def parse_time(value: object) -> float:
     """ISO-8601 UTC (`2026-04-05T22:35:13.92532762Z`) → epoch seconds.
 
     Hand-rolled because it runs once per tick and `datetime` does not accept
-    nanosecond fractions; the hour prefix is cached.
+    nanosecond fractions; the whole-second prefix is validated once and cached.
     """
-    if not isinstance(value, str) or len(value) < 20 or value[-1] != "Z" or not value.isascii():
+    if value.__class__ is not str or len(value) < 20 or value[-1] != "Z" or not value.isascii():
         raise Rejected("invalid_timestamp", repr(value)[:80])
-    hour = value[:13]
-    base = _hour_cache.get(hour)
+    base = _second_cache.get(value[:19])
     try:
         if base is None:
-            if value[4] != "-" or value[7] != "-" or value[10] != "T":
-                raise ValueError(value)
-            fields = (value[0:4], value[5:7], value[8:10], value[11:13])
-            if not "".join(fields).isdigit():
-                raise ValueError(value)
-            year, month, day, hour_ = map(int, fields)
-            # timegm does not validate: 2025-11-31 or hour 25 would silently roll over
-            if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
-                    and hour_ < 24):
-                raise ValueError(value)
-            base = calendar.timegm((year, month, day, hour_, 0, 0))
-            if len(_hour_cache) > 10_000:
-                _hour_cache.clear()
-            _hour_cache[hour] = base
-        if value[13] != ":" or value[16] != ":" or not (value[14:16] + value[17:19]).isdigit():
-            raise ValueError(value)
-        minute = int(value[14:16])
-        second = int(value[17:19])
-        if not (0 <= minute < 60 and 0 <= second < 61):
-            raise ValueError(value)
+            base = _whole_second(value)
         frac = 0.0
         if len(value) > 20:
-            if value[19] != ".":
-                raise ValueError(value)
             digits = value[20:-1]
-            if not digits.isdigit():
+            if value[19] != "." or not digits.isdigit():
                 raise ValueError(value)
             frac = int(digits) / 10 ** len(digits)
     except (ValueError, IndexError):
         raise Rejected("invalid_timestamp", value[:80]) from None
-    ts = base + minute * 60 + second + frac
+    ts = base + frac
     if ts < MIN_EVENT_TIME or ts > time.time() + MAX_FUTURE_SECONDS:
         raise Rejected("timestamp_out_of_range", value[:80])
     return ts
 
 
+def _whole_second(value: str) -> int:
+    """Epoch seconds of `value`'s first 19 characters, validated; cached."""
+    if (value[4] != "-" or value[7] != "-" or value[10] != "T" or value[13] != ":"
+            or value[16] != ":"):
+        raise ValueError(value)
+    fields = (value[0:4], value[5:7], value[8:10], value[11:13], value[14:16], value[17:19])
+    if not "".join(fields).isdigit():
+        raise ValueError(value)
+    year, month, day, hour, minute, second = map(int, fields)
+    # timegm does not validate: 2025-11-31 or hour 25 would silently roll over
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+            and hour < 24 and minute < 60 and second < 61):
+        raise ValueError(value)
+    base = calendar.timegm((year, month, day, hour, minute, second))
+    if len(_second_cache) > 10_000:
+        _second_cache.clear()
+    _second_cache[value[:19]] = base
+    return base
+
+
 def _price(obj: dict, field: str, *, required: bool = True) -> float:
     raw = obj.get(field)
+    if raw.__class__ is str:  # the feed's way: a decimal string
+        try:
+            value = float(raw)
+        except ValueError:
+            pass
+        else:
+            if 0.0 < value < math.inf:
+                return value
+    return _checked_price(raw, field, required)
+
+
+def _checked_price(raw: object, field: str, required: bool) -> float:
+    """`_price` for anything but a plain positive decimal: the value, or why not."""
     if raw is None or raw == "":
         if required:
             raise Rejected("missing_field", field)

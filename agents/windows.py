@@ -4,7 +4,7 @@ Throughput: a ticks.raw message may carry many feed messages (sources batch
 a backlog, see app/produce.py), so Faust's per-message cost is paid per
 batch, not per tick. Everything a closed bar produces is done here, in
 process, per message: the bars it closes are scored with one model call,
-their scores sent straight to the producer as JSON, alerts decided
+their scores queued for the producer as JSON record batches (app/batchsend.py), alerts decided
 (agents/alerts.py), rows handed to the archive (agents/archive.py); then
 each product's closed bars are written to the bars table as one record, with
 their verdicts and the builder's and the alert state after them. No agent
@@ -12,8 +12,9 @@ reads `scores` back. The idle timer's closes take the same lock as a message,
 so a product's bars are closed, decided and written in event-time order.
 
 Nothing is lost on a crash because a tick's offset is acknowledged only
-after the bar holding it is closed and written and archived (acks go out in
-offset order per partition, since Faust commits past gaps in the ack list).
+after the bar holding it is closed and written, its score is in the producer
+(which Faust's commit flushes) and its row archived (acks go out in offset
+order per partition, since Faust commits past gaps in the ack list).
 After a crash, ticks of bars that were still open are redelivered and
 rebuild them; ticks of closed bars are recognised from the restored bars and
 skipped, and what the bars closed since the last commit produced (scores,
@@ -77,10 +78,12 @@ class ProductState:
     #: this product's ticks counter per source, looked up once, not per tick
     counters: dict[str, object] = field(default_factory=dict)
     windows: object = None  # this product's windows-scored counter
+    probability: object = None  # and its live probability gauge
     key: bytes = b""
 
     def __post_init__(self) -> None:
         self.windows = metrics.WINDOWS.labels(self.builder.product)
+        self.probability = metrics.PROBABILITY.labels(self.builder.product)
         self.key = self.builder.product.encode()
 
     def counter(self, source: str):
@@ -310,7 +313,7 @@ class WindowStage:
             live.observe(bar, features, score["probability"])
             rows.append(archive.row(score))
             out.append((score, fire))
-        await score_batches.send(producer, records)
+        await score_batches.send(producer, records, tp, offset)
         archiver.add(tp, offset, rows)
         return out
 
@@ -318,6 +321,7 @@ class WindowStage:
         """Publish what closed bars produce, then write each product's bars as one bars-table
         record (never one per tick or per bar) and the web view's state. Empties `closed`."""
         published = await self._publish(closed, tp, offset)
+        metrics.THRESHOLD.set(published[-1][0]["threshold"])
         by_product: dict[str, list[tuple[dict, bool]]] = {}
         states = {}
         for (state, bar, _, _), done in zip(closed, published, strict=True):
@@ -337,6 +341,7 @@ class WindowStage:
                 "fired": [s["window_end"] for s, fired in done if fired],
             }
             state.windows.inc(len(saved))
+            state.probability.set(score["probability"])
             state.stored.append((first, last, offset))
             # written: the ticks of these bars no longer hold the partition's acks
             for bar in saved:
@@ -365,9 +370,9 @@ class WindowStage:
             self._release(tp)
 
     def _release(self, tp: TP) -> None:
-        """Ack, in offset order, every event below the oldest tick still in an open bar or in
-        a bar not archived yet."""
-        watermark = archiver.holds(tp)
+        """Ack, in offset order, every event below the oldest tick still in an open bar, or in
+        a bar whose score is not in the producer yet or whose row is not archived yet."""
+        watermark = min(archiver.holds(tp), score_batches.holds(tp))
         for state in self.products.values():
             if state.tp == tp and state.open_offsets:
                 first = min(state.open_offsets.values())
@@ -411,13 +416,14 @@ class WindowStage:
             del self.products[product]
         live.forget(lost)
         archiver.on_revoked(revoked)
+        score_batches.forget(revoked)
         for tp in revoked:
             self.pending.pop(tp, None)
             self.resumed_at.pop(tp, None)
 
 
 stage = WindowStage()
-archiver.on_written = stage.release
+archiver.on_written = score_batches.on_sent = stage.release
 
 
 @app.agent(raw_topic)

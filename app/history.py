@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import deque
 
-from app import metrics
 from app.records import Alert
 
 #: one point per closed 1-second window: 15 minutes and a margin
@@ -24,11 +23,9 @@ _alerts: deque[dict] = deque(maxlen=ALERTS_KEPT)
 
 
 def record_score(score: dict, price: float | None) -> None:
-    """Keep a score (as sent on `scores`) and its bar's close mid as a chart point;
-    set the live gauges."""
+    """Keep a score (as sent on `scores`) and its bar's close mid as a chart point (the
+    windows stage sets the live gauges, once per product per message)."""
     product, end = score["product"], score["window_end"]
-    metrics.PROBABILITY.labels(product).set(score["probability"])
-    metrics.THRESHOLD.set(score["threshold"])
     points = _points.get(product)
     if points is None:
         points = _points[product] = deque(maxlen=SCORES_KEPT)

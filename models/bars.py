@@ -12,6 +12,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, fields
 from enum import Enum
+from operator import attrgetter
 
 from models.ticks import Tick
 
@@ -88,7 +89,7 @@ class Bar:
                 self.buy_volume += tick.size
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in FIELDS}
+        return dict(zip(FIELDS, _values(self), strict=True))
 
     @classmethod
     def from_dict(cls, data: dict) -> Bar:
@@ -96,6 +97,7 @@ class Bar:
 
 
 FIELDS = tuple(f.name for f in fields(Bar))
+_values = attrgetter(*FIELDS)
 
 
 class Outcome(Enum):

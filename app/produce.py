@@ -40,30 +40,48 @@ def split_frames(value: bytes, headers) -> list[bytes]:
     return [value]
 
 
+#: a backlog's batches: at most this many feed messages, and about this many bytes (Kafka's
+#: default message.max.bytes is 1 MB); bigger messages cost the worker less per tick
+MAX_FRAMES = 1000
+MAX_BYTES = 256 * 1024
+
+
 class Batcher:
-    """Groups one product's feed messages into batches of at most `max_frames`."""
+    """Groups one product's feed messages into batches of at most `max_frames` messages and
+    `max_bytes` bytes (a single larger message goes alone)."""
 
-    def __init__(self, max_frames: int) -> None:
+    def __init__(self, max_frames: int = MAX_FRAMES, max_bytes: int = MAX_BYTES) -> None:
         self.max_frames = max_frames
-        #: key → (event time of the first frame, frames) not sent yet
-        self.pending: dict[str, tuple[float, list[bytes]]] = {}
+        self.max_bytes = max_bytes
+        #: key → (event time of the first frame, frames, bytes) not sent yet
+        self.pending: dict[str, tuple[float, list, list[int]]] = {}
 
-    def add(self, key: str, ts: float, data: bytes) -> tuple[str, float, list[bytes]] | None:
-        """Queue one message; a batch that became full comes back, to be sent now."""
+    def add(self, key: str, ts: float, data, size: int | None = None,
+            ) -> list[tuple[str, float, list]]:
+        """Queue one message (`size` bytes: its length unless given); the batches that are
+        full come back, oldest first, to be sent now."""
+        size = len(data) if size is None else size
+        out = []
         pending = self.pending.get(key)
+        if pending is not None and pending[2][0] + size > self.max_bytes:
+            out.append(self._pop(key))
+            pending = None
         if pending is None:
-            self.pending[key] = (ts, [data])
-            return None
+            pending = self.pending[key] = (ts, [], [0])
         pending[1].append(data)
-        if len(pending[1]) < self.max_frames:
-            return None
-        del self.pending[key]
-        return key, *pending
+        pending[2][0] += size + len(SEPARATOR)
+        if len(pending[1]) >= self.max_frames or pending[2][0] >= self.max_bytes:
+            out.append(self._pop(key))
+        return out
 
-    def drain(self) -> list[tuple[str, float, list[bytes]]]:
+    def _pop(self, key: str) -> tuple[str, float, list]:
+        ts, frames, _ = self.pending.pop(key)
+        return key, ts, frames
+
+    def drain(self) -> list[tuple[str, float, list]]:
         """Every batch still pending, emptied."""
         pending, self.pending = self.pending, {}
-        return [(key, ts, frames) for key, (ts, frames) in pending.items()]
+        return [(key, ts, frames) for key, (ts, frames, _) in pending.items()]
 
 
 def headers(source: str, frames: int) -> list[tuple[str, bytes]]:
@@ -78,7 +96,7 @@ class RawPublisher:
     """Keyed by product, Kafka timestamp = event time; counts what it sent.
 
     Feed messages of one product that are waiting together go out as one
-    Kafka message (at most `max_frames`, joined by a newline, which compact
+    Kafka message (at most `max_frames` and about `max_bytes`, joined by a newline, which compact
     JSON never contains): a replay or a backlog then costs the worker one
     message per batch instead of one per tick, while a live feed, which
     rarely has two messages pending within `linger` seconds, still sends them
@@ -87,7 +105,7 @@ class RawPublisher:
     """
 
     def __init__(self, source: str, *, connect_timeout: float = 60.0, linger: float = 0.005,
-                 max_frames: int = 200) -> None:
+                 max_frames: int = MAX_FRAMES, max_bytes: int = MAX_BYTES) -> None:
         self.source = source
         self.connect_timeout = connect_timeout
         self.linger = linger
@@ -95,7 +113,7 @@ class RawPublisher:
         self.last_ts: float | None = None
         self._producer: AIOKafkaProducer | None = None
         self._inflight: list[asyncio.Future] = []
-        self._batcher = Batcher(max_frames)
+        self._batcher = Batcher(max_frames, max_bytes)
         self._lock = asyncio.Lock()
         self._lingering: asyncio.Task | None = None
 
@@ -147,8 +165,8 @@ class RawPublisher:
             self.last_ts = ts
             self.counts[key] += 1
             full = self._batcher.add(key, ts, data)
-            if full is not None:
-                await self._send([full])
+            if full:
+                await self._send(full)
         if len(self._inflight) >= 5000:
             await self._wait_inflight()
 

@@ -26,9 +26,7 @@ from models.dataset import iter_messages, recordings
 from models.simulator import Market, iso
 from models.ticks import Rejected, parse, parse_time, route
 
-#: feed messages per ticks.raw message in a backlog, and the linger of a live
-#: source, as `RawPublisher` has them
-MAX_FRAMES = 200
+#: the linger of a live source, as `RawPublisher` has it (its batches are `Batcher`'s)
 LINGER = 0.005
 #: a silence longer than this (seconds of event time) is shortened to one second
 MAX_GAP = 30.0
@@ -130,17 +128,15 @@ async def _sleep_until(moment: float) -> None:
         await asyncio.sleep(delay)
 
 
-def batched(items: list[Item], max_frames: int = MAX_FRAMES) -> list[tuple]:
+def batched(items: list[Item]) -> list[tuple]:
     """(key, timestamp ms, frames) as `RawPublisher` sends a backlog: one product's
     messages together, malformed ones alone."""
-    batcher, out = Batcher(max_frames), []
+    batcher, out = Batcher(), []
     for item in items:
         if item.key is None or item.ts_ms is None:
             out.append((item.key, item.ts_ms, [item.value]))
             continue
-        full = batcher.add(item.key, item.ts_ms, item.value)
-        if full is not None:
-            out.append(full)
+        out.extend(batcher.add(item.key, item.ts_ms, item.value))
     return out + batcher.drain()
 
 
@@ -194,7 +190,7 @@ class Producer:
         """
         sent: list[tuple[Item, list[float]]] = []
         futures = []
-        batcher = Batcher(MAX_FRAMES)
+        batcher = Batcher()
 
         async def send(batches: list[tuple]) -> None:
             for key, ts_ms, pairs in batches:
@@ -216,8 +212,8 @@ class Producer:
             sent.append(pair)
             if item.key is None or item.ts_ms is None:
                 await send([(item.key, item.ts_ms, [pair])])
-            elif (full := batcher.add(item.key, item.ts_ms, pair)) is not None:
-                await send([full])
+            elif full := batcher.add(item.key, item.ts_ms, pair, len(item.value)):
+                await send(full)
         await send(batcher.drain())
         await asyncio.gather(*futures)
         return sent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from app.produce import RawPublisher, split_frames
+from app.produce import Batcher, RawPublisher, split_frames
 from tests.agents.fixtures import T0, quotes
 from tests.stack import read_topic
 
@@ -51,3 +51,19 @@ def test_a_live_trickle_goes_out_message_by_message():
     messages = published({b"P3-USD"})
     assert [m.value() for m in messages] == frames
     assert all(dict(m.headers()) == {"source": b"coinbase"} for m in messages)
+
+
+def test_batches_are_bounded_in_bytes_as_well_as_in_frames():
+    batcher = Batcher(max_frames=10, max_bytes=100)
+    frame = b"x" * 30  # 31 bytes with its separator
+    assert batcher.add("A", 1.0, frame) == []
+    assert batcher.add("A", 2.0, frame) == []
+    assert batcher.add("B", 2.5, frame) == []  # each product batches on its own
+    assert batcher.add("A", 3.0, frame) == []  # 93 bytes
+    assert batcher.add("A", 4.0, frame) == [("A", 1.0, [frame] * 3)]  # 124 would not fit
+    big = b"y" * 500
+    assert batcher.add("A", 5.0, big) == [("A", 4.0, [frame]), ("A", 5.0, [big])]  # alone
+    assert batcher.drain() == [("B", 2.5, [frame])]
+    frames = Batcher(max_frames=2, max_bytes=10**6)
+    assert frames.add("A", 1.0, frame) == []
+    assert frames.add("A", 2.0, frame) == [("A", 1.0, [frame, frame])]

@@ -56,6 +56,9 @@ from tables.bars import bars, product_state, window_range
 log = logging.getLogger(__name__)
 score_batches = TopicBatches(scores_topic.get_topic_name())
 
+#: records deleted per product per message at most (see `_purge`)
+PURGE_BATCH = 32
+
 #: Faust's record metadata, so consumers typed `Score` read what we send as raw JSON
 SCORE_NS = {"ns": Score._options.namespace}
 
@@ -357,12 +360,16 @@ class WindowStage:
 
     def _purge(self, state: ProductState, start: int) -> None:
         """Delete records older than the retention, by event time, but never one a restart
-        would re-send: closed by a message that is not acked yet."""
+        would re-send: closed by a message that is not acked yet. At most `PURGE_BATCH` per
+        call: when an archive roll releases many acks at once, the records they free are
+        deleted over the next messages, not in one stall of the stream."""
         horizon = start - settings.bar_retention_seconds
         queue = self.pending.get(state.tp)
         unacked = queue[0][0] if queue else math.inf
         stored, table = state.stored, bars.table
-        while stored and stored[0][1] < horizon and stored[0][2] < unacked:
+        for _ in range(PURGE_BATCH):
+            if not (stored and stored[0][1] < horizon and stored[0][2] < unacked):
+                break
             del table[(state.builder.product, window_range(stored.popleft()[0]))]
 
     def release(self, tps: set[TP]) -> None:

@@ -138,3 +138,32 @@ def test_a_batched_message_is_read_frame_by_frame(run, topic_reader):
         f"F1-USD:{T0 + k}" for k in range(1, 5)]
     assert [(d["reason"], d["frame"]) for d in dead] == [("invalid_json", 10)]
     assert metric("volspike_ticks_total", product="F1-USD", source="replay") == 20
+
+
+def test_old_records_are_purged_a_batch_at_a_time_and_never_unacked_ones(monkeypatch):
+    """An archive roll can release thousands of acks at once: the records they free go a
+    batch per message, or deleting them all would stall the stream (tombstones, RocksDB)."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    import agents.windows as windows
+    from models.bars import BarBuilder
+    from models.features import History
+    from tables.bars import window_range
+
+    tp = TP("ticks.raw", 0)
+    state = windows.ProductState(BarBuilder("PURGE-USD"), History(), tp)
+    state.stored = deque((s, s, s) for s in range(100))  # (first, last start, offset)
+    table = {("PURGE-USD", window_range(s)): {} for s in range(100)}
+    monkeypatch.setattr(windows, "bars", SimpleNamespace(table=table))
+    stage = windows.WindowStage()
+    stage.pending[tp] = deque([(70, None)])  # offsets from 70 on are not acked yet
+    now = 10**6  # every record is past the retention
+    stage._purge(state, now)
+    assert len(table) == 100 - windows.PURGE_BATCH
+    for _ in range(10):
+        stage._purge(state, now)
+    assert sorted(key[1][0] for key in table) == list(range(70, 100))
+    assert [first for first, _, _ in state.stored] == list(range(70, 100))

@@ -108,11 +108,10 @@ class TopicBatches:
             producer, batch, partition, source, offset = queue[0]
             try:
                 await producer.send_batch(batch, self.topic, partition=partition)
-            except ProducerClosed:
+            except ProducerClosed:  # shutting down: the messages stay held, never acked
                 log.warning("producer closed with %d batches of %s queued: their messages are "
                             "not acked and will be processed again", len(queue), self.topic)
                 queue.clear()
-                self._held.clear()
                 return
             except Exception as exc:  # noqa: BLE001 - the broker gone for a while: retry
                 log.error("could not hand a batch of %s to the producer (%r); retrying",

@@ -103,3 +103,69 @@ def test_a_record_larger_than_a_batch_goes_out_in_a_batch_of_its_own():
 
     asyncio.run(send())
     assert [m.value() for m in read_topic(BROKER, topic)] == [v for _, v in records]
+
+
+class FlakyProducer:
+    """What TopicBatches uses of an aiokafka producer; the first hand-offs fail as they do
+    while the broker is unreachable for longer than the request timeout."""
+
+    def __init__(self, failures: int, closed: bool = False) -> None:
+        self.failures, self.closed, self.batches = failures, closed, []
+
+    async def partitions_for(self, topic):
+        return {0}
+
+    def _partition(self, topic, partition, key, value, serialized_key, serialized_value):
+        return 0
+
+    def create_batch(self):
+        producer = self
+
+        class Batch(list):
+            def append(self, *, timestamp, key, value):
+                super().append(value)
+                return producer  # anything but None: it fitted
+
+            def close(self):
+                pass
+
+        return Batch()
+
+    async def send_batch(self, batch, topic, *, partition):
+        from aiokafka.errors import KafkaTimeoutError, ProducerClosed
+
+        if self.closed:
+            raise ProducerClosed()
+        if self.failures:
+            self.failures -= 1
+            raise KafkaTimeoutError()
+        self.batches.append(list(batch))
+
+
+def test_a_failed_hand_off_is_retried_and_holds_the_message_meanwhile(monkeypatch):
+    import app.batchsend as batchsend
+
+    monkeypatch.setattr(batchsend, "RETRY_SECONDS", 0.01)
+    producer, released = FlakyProducer(failures=3), []
+
+    async def send() -> tuple[float, float]:
+        batches = TopicBatches("scores", on_sent=released.append)
+        await batches.send(producer, [(b"k", b"a")], SOURCE, 5)
+        await asyncio.sleep(0.015)  # a hand-off or two failed
+        held = batches.holds(SOURCE)
+        await batches.sent()
+        return held, batches.holds(SOURCE)
+
+    held, after = asyncio.run(send())
+    assert (held, after) == (5, float("inf"))
+    assert producer.batches == [[b"a"]] and released == [{SOURCE}]
+
+
+def test_a_closed_producer_leaves_the_message_held_for_redelivery():
+    async def send() -> float:
+        batches = TopicBatches("scores")
+        await batches.send(FlakyProducer(failures=0, closed=True), [(b"k", b"a")], SOURCE, 9)
+        await batches.sent()
+        return batches.holds(SOURCE)
+
+    assert asyncio.run(send()) == 9

@@ -121,10 +121,20 @@ class WindowStage:
         #: a message and the idle timer's closes never interleave: bars close, are decided
         #: and are written in event-time order per product
         self.lock = asyncio.Lock()
+        #: (partition, offset) of the message being handled: a release that runs while it
+        #: waits (score batches or an archive file done) must not ack it before its ticks
+        #: are applied
+        self.processing: tuple[TP, int] | None = None
 
     async def on_event(self, event: EventT) -> None:
+        tp = event.message.tp
         async with self.lock:
-            await self._on_event(event)
+            self.processing = (tp, event.message.offset)
+            try:
+                await self._on_event(event)
+            finally:
+                self.processing = None
+            self._release(tp)
 
     async def _on_event(self, event: EventT) -> None:
         generation = self.generation
@@ -183,7 +193,6 @@ class WindowStage:
                 return
         for state, count in applied.items():
             state.counter(source).inc(count)
-        self._release(tp)
 
     async def _dead_letter(self, event: EventT, raw: object, frame: int, exc: Rejected) -> None:
         metrics.REJECTED.labels(exc.reason).inc()
@@ -380,6 +389,8 @@ class WindowStage:
         """Ack, in offset order, every event below the oldest tick still in an open bar, or in
         a bar whose score is not in the producer yet or whose row is not archived yet."""
         watermark = min(archiver.holds(tp), score_batches.holds(tp))
+        if self.processing is not None and self.processing[0] == tp:
+            watermark = min(watermark, self.processing[1])
         for state in self.products.values():
             if state.tp == tp and state.open_offsets:
                 first = min(state.open_offsets.values())

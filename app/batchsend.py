@@ -43,10 +43,13 @@ class TopicBatches:
         #: topic's partition count is `_count`
         self._partitions: dict[bytes, int] = {}
         self._count = 0
-        #: (producer, batch, partition, source partition, source offset), oldest first
+        #: (producer, batch, partition, source partition, source offset, epoch), oldest first
         self._queue: deque[tuple] = deque()
         #: per source partition, the offsets of its queued batches
         self._held: dict[TP, deque[int]] = {}
+        #: per source partition, bumped by `forget`: batches queued before it hold nothing,
+        #: even if the partition comes back and its messages are read again (same offsets)
+        self._epoch: dict[TP, int] = {}
         self._task: asyncio.Task | None = None
         self._room: asyncio.Event | None = None
 
@@ -93,10 +96,12 @@ class TopicBatches:
         """Partitions this worker lost: their batches still go out, but hold no acks."""
         for source in sources:
             self._held.pop(source, None)
+            self._epoch[source] = self._epoch.get(source, 0) + 1
 
     def _enqueue(self, producer, batch, partition: int, source: TP | None, offset: int) -> None:
         batch.close()  # a closed batch does not linger in the producer
-        self._queue.append((producer, batch, partition, source, offset))
+        self._queue.append((producer, batch, partition, source, offset,
+                            self._epoch.get(source, 0)))
         if source is not None:
             self._held.setdefault(source, deque()).append(offset)
         if self._task is None or self._task.done():
@@ -105,13 +110,15 @@ class TopicBatches:
     async def _drain(self) -> None:
         queue = self._queue
         while queue:
-            producer, batch, partition, source, offset = queue[0]
+            producer, batch, partition, source, offset, epoch = queue[0]
             try:
                 await producer.send_batch(batch, self.topic, partition=partition)
             except ProducerClosed:  # shutting down: the messages stay held, never acked
                 log.warning("producer closed with %d batches of %s queued: their messages are "
                             "not acked and will be processed again", len(queue), self.topic)
                 queue.clear()
+                if self._room is not None:
+                    self._room.set()
                 return
             except Exception as exc:  # noqa: BLE001 - the broker gone for a while: retry
                 log.error("could not hand a batch of %s to the producer (%r); retrying",
@@ -121,9 +128,14 @@ class TopicBatches:
             queue.popleft()
             if self._room is not None and len(queue) < MAX_QUEUED:
                 self._room.set()
+            if epoch != self._epoch.get(source, 0):
+                continue  # its partition was revoked meanwhile: it holds nothing
             held = self._held.get(source)
-            if held and offset in held:  # else its partition was revoked meanwhile
+            if held:
                 held.remove(offset)
                 if not held:
                     del self._held[source]
-                self.on_sent({source})
+                try:
+                    self.on_sent({source})
+                except Exception:  # noqa: BLE001 - the queue must keep draining
+                    log.exception("releasing %s after a batch of %s failed", source, self.topic)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from collections import deque
 
 from models.bars import Bar
@@ -62,8 +63,14 @@ _UNIT = 1 << 1074
 
 
 def _exact(x: float) -> int:
-    num, den = x.as_integer_ratio()  # den is a power of two
+    try:
+        num, den = x.as_integer_ratio()  # den is a power of two
+    except (OverflowError, ValueError):  # inf or nan: only absurd sizes overflow a bar's sums
+        return _LARGEST if x > 0 else -_LARGEST if x < 0 else 0
     return num << (1075 - den.bit_length())
+
+
+_LARGEST = _exact(sys.float_info.max)
 
 
 class History:

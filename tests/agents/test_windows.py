@@ -167,3 +167,30 @@ def test_old_records_are_purged_a_batch_at_a_time_and_never_unacked_ones(monkeyp
         stage._purge(state, now)
     assert sorted(key[1][0] for key in table) == list(range(70, 100))
     assert [first for first, _, _ in state.stored] == list(range(70, 100))
+
+
+def test_a_release_while_a_message_is_handled_never_acks_that_message():
+    """A score batch or an archive file done while the stage waits in the middle of a
+    message releases acks; the message itself must wait until its ticks are applied."""
+    from collections import deque
+
+    from faust.types import TP
+
+    import agents.windows as windows
+
+    class Event:
+        acked = False
+
+        def ack(self) -> None:
+            self.acked = True
+
+    tp = TP("ticks.raw", 3)
+    stage = windows.WindowStage()
+    events = {offset: Event() for offset in (3, 4, 5, 6)}
+    stage.pending[tp] = deque(events.items())
+    stage.processing = (tp, 5)
+    stage._release(tp)
+    assert [o for o, e in events.items() if e.acked] == [3, 4]
+    stage.processing = None
+    stage._release(tp)
+    assert all(e.acked for e in events.values())

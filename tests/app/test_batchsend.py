@@ -169,3 +169,38 @@ def test_a_closed_producer_leaves_the_message_held_for_redelivery():
         return batches.holds(SOURCE)
 
     assert asyncio.run(send()) == 9
+
+
+class GatedProducer(FlakyProducer):
+    """Each hand-off waits until the test lets it through."""
+
+    def __init__(self) -> None:
+        super().__init__(failures=0)
+        self.gate = asyncio.Semaphore(0)
+
+    async def send_batch(self, batch, topic, *, partition):
+        await self.gate.acquire()
+        await super().send_batch(batch, topic, partition=partition)
+
+
+def test_a_batch_queued_before_a_revocation_never_releases_the_same_offset_read_again():
+    """The partition comes back and its messages are read again with the same offsets: the
+    old batch going out must not release the new one's hold."""
+
+    async def send() -> list[float]:
+        producer, seen = GatedProducer(), []
+        batches = TopicBatches("scores")
+        await batches.send(producer, [(b"k", b"old")], SOURCE, 100)
+        await asyncio.sleep(0)  # the old batch is being handed over
+        batches.forget({SOURCE})
+        await batches.send(producer, [(b"k", b"new")], SOURCE, 100)
+        producer.gate.release()
+        while len(producer.batches) < 1:
+            await asyncio.sleep(0.001)
+        seen.append(batches.holds(SOURCE))  # the old one is out, the new one still queued
+        producer.gate.release()
+        await batches.sent()
+        seen.append(batches.holds(SOURCE))
+        return seen
+
+    assert asyncio.run(send()) == [100, float("inf")]

@@ -338,3 +338,17 @@ def test_a_bar_pushed_out_of_order_is_refused():
     history.push(random_bar(rng, "X-USD", 100, 50.0, 1e-4, quoted=True))
     with pytest.raises(ValueError, match="pushed after"):
         history.push(random_bar(rng, "X-USD", 100, 50.0, 1e-4, quoted=True))
+
+
+def test_an_overflowed_bar_sum_counts_as_the_largest_float_not_a_crash():
+    """Two trades of 1e308 pass the parser and make a bar's volume inf: the features stay
+    computable (the worker would otherwise fail on that message at every redelivery)."""
+    t0 = 1_763_600_000
+    history = History()
+    for s in range(3):
+        history.push(Bar("BTC-USD", t0 + s, ticks=2, trades=2, quotes=1, mid_open=100.0,
+                         mid_high=100.0, mid_low=100.0, mid_close=100.0,
+                         volume=math.inf if s == 2 else 1.0, buy_volume=1.0))
+    got = as_dict(compute(history))
+    assert all(math.isfinite(v) for v in got.values())
+    assert got["volume_ratio_60_300"] > 1.0

@@ -149,7 +149,9 @@ class WindowStage:
         now = time.time()
         #: bars closed by this message, scored together (one model call) before any await
         closed: list[Closed] = []
-        applied: dict[ProductState, int] = {}  # ticks counted once per message, not per tick
+        #: applied ticks per product seen, counted (and the product's last event set) once
+        #: per message, not per tick
+        touched: dict[ProductState, int] = {}
         for index, raw in enumerate(split_frames(event.value, message.headers)):
             try:
                 ticks = parse(raw)
@@ -173,26 +175,28 @@ class WindowStage:
                     state = await self._restore(tick.product, tp, generation)
                     if state is None:
                         return
-                state.last_event = event
-                state.last_wall = now
                 outcome, bars_closed = state.builder.feed(tick)
                 if outcome is Outcome.APPLIED:
-                    applied[state] = applied.get(state, 0) + 1
+                    touched[state] = touched.get(state, 0) + 1
                     start = int(tick.ts)
                     if start not in state.open_offsets:
                         state.open_offsets[start] = offset
-                elif outcome is Outcome.DUPLICATE:
-                    metrics.DUPLICATES.labels(tick.product).inc()
-                elif offset > state.seen_offset:
-                    metrics.LATE.labels(tick.product).inc()
+                else:
+                    touched.setdefault(state, 0)
+                    if outcome is Outcome.DUPLICATE:
+                        metrics.DUPLICATES.labels(tick.product).inc()
+                    elif offset > state.seen_offset:
+                        metrics.LATE.labels(tick.product).inc()
                 for bar in bars_closed:
                     closed.append(self._push(state, bar))
         if closed:
             await self._close(closed, tp, offset)
             if generation != self.generation:
                 return
-        for state, count in applied.items():
-            state.counter(source).inc(count)
+        for state, count in touched.items():
+            state.last_event, state.last_wall = event, now  # for the idle timer
+            if count:
+                state.counter(source).inc(count)
 
     async def _dead_letter(self, event: EventT, raw: object, frame: int, exc: Rejected) -> None:
         metrics.REJECTED.labels(exc.reason).inc()

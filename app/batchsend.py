@@ -43,13 +43,11 @@ class TopicBatches:
         #: topic's partition count is `_count`
         self._partitions: dict[bytes, int] = {}
         self._count = 0
-        #: (producer, batch, partition, source partition, source offset, epoch), oldest first
-        self._queue: deque[tuple] = deque()
+        #: [producer, batch, partition, source partition, source offset], oldest first; the
+        #: source is None for batches that hold no ack
+        self._queue: deque[list] = deque()
         #: per source partition, the offsets of its queued batches
         self._held: dict[TP, deque[int]] = {}
-        #: per source partition, bumped by `forget`: batches queued before it hold nothing,
-        #: even if the partition comes back and its messages are read again (same offsets)
-        self._epoch: dict[TP, int] = {}
         self._task: asyncio.Task | None = None
         self._room: asyncio.Event | None = None
 
@@ -93,15 +91,17 @@ class TopicBatches:
         return min(held) if held else math.inf
 
     def forget(self, sources: set[TP]) -> None:
-        """Partitions this worker lost: their batches still go out, but hold no acks."""
+        """Partitions this worker lost: their batches still go out, but hold no acks, even if
+        the partition comes back and its messages are read again (same offsets)."""
         for source in sources:
             self._held.pop(source, None)
-            self._epoch[source] = self._epoch.get(source, 0) + 1
+        for entry in self._queue:
+            if entry[3] in sources:
+                entry[3] = None
 
     def _enqueue(self, producer, batch, partition: int, source: TP | None, offset: int) -> None:
         batch.close()  # a closed batch does not linger in the producer
-        self._queue.append((producer, batch, partition, source, offset,
-                            self._epoch.get(source, 0)))
+        self._queue.append([producer, batch, partition, source, offset])
         if source is not None:
             self._held.setdefault(source, deque()).append(offset)
         if self._task is None or self._task.done():
@@ -110,7 +110,7 @@ class TopicBatches:
     async def _drain(self) -> None:
         queue = self._queue
         while queue:
-            producer, batch, partition, source, offset, epoch = queue[0]
+            producer, batch, partition, _, _ = queue[0]
             try:
                 await producer.send_batch(batch, self.topic, partition=partition)
             except ProducerClosed:  # shutting down: the messages stay held, never acked
@@ -125,11 +125,9 @@ class TopicBatches:
                           self.topic, exc)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
-            queue.popleft()
+            *_, source, offset = queue.popleft()  # read now: `forget` may have cleared it
             if self._room is not None and len(queue) < MAX_QUEUED:
                 self._room.set()
-            if epoch != self._epoch.get(source, 0):
-                continue  # its partition was revoked meanwhile: it holds nothing
             held = self._held.get(source)
             if held:
                 held.remove(offset)

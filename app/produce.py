@@ -53,8 +53,8 @@ class Batcher:
     def __init__(self, max_frames: int = MAX_FRAMES, max_bytes: int = MAX_BYTES) -> None:
         self.max_frames = max_frames
         self.max_bytes = max_bytes
-        #: key → (event time of the first frame, frames, bytes) not sent yet
-        self.pending: dict[str, tuple[float, list, list[int]]] = {}
+        #: key → [event time of the first frame, frames, bytes] not sent yet
+        self.pending: dict[str, list] = {}
 
     def add(self, key: str, ts: float, data, size: int | None = None,
             ) -> list[tuple[str, float, list]]:
@@ -63,14 +63,14 @@ class Batcher:
         size = len(data) if size is None else size
         out = []
         pending = self.pending.get(key)
-        if pending is not None and pending[2][0] + size > self.max_bytes:
+        if pending is not None and pending[2] + size > self.max_bytes:
             out.append(self._pop(key))
             pending = None
         if pending is None:
-            pending = self.pending[key] = (ts, [], [0])
+            pending = self.pending[key] = [ts, [], 0]
         pending[1].append(data)
-        pending[2][0] += size + len(SEPARATOR)
-        if len(pending[1]) >= self.max_frames or pending[2][0] >= self.max_bytes:
+        pending[2] += size + len(SEPARATOR)
+        if len(pending[1]) >= self.max_frames or pending[2] >= self.max_bytes:
             out.append(self._pop(key))
         return out
 

@@ -143,11 +143,9 @@ class History:
         self.carry.append(carried)
         self.high.append(bar.mid_high)
         self.low.append(bar.mid_low if bar.mid_low > 0.0 else math.inf)
-        for prefix, value in ((self.sq, sq), (self.tick_var, _exact(bar.sum_sq_ret)),
-                              (self.spread, _exact(bar.spread_bps_sum)),
-                              (self.volume, _exact(bar.volume)),
-                              (self.buys, _exact(bar.buy_volume)), (self.ticks, bar.ticks),
-                              (self.trades, bar.trades), (self.quotes, bar.quotes)):
+        values = (sq, _exact(bar.sum_sq_ret), _exact(bar.spread_bps_sum), _exact(bar.volume),
+                  _exact(bar.buy_volume), bar.ticks, bar.trades, bar.quotes)
+        for prefix, value in zip(self._prefixes(), values, strict=True):
             prefix.append(prefix[-1] + value)
         if len(self.mid) > 4 * SPAN:  # trim now and then, not at every push
             cut = len(self.mid) - (SPAN + 1)
